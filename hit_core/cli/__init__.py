@@ -1,0 +1,92 @@
+"""The ``hit`` command: one entry point, one module per subcommand.
+
+Each module in this package that defines ``NAME`` is a subcommand. It provides
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules
+import their heavy dependencies inside ``run`` so that ``hit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+
+from hit_core import __version__
+from hit_core.errors import HitError
+
+
+def _command_modules() -> dict[str, ModuleType]:
+    package = sys.modules[__name__]
+    commands: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        name = getattr(module, "NAME", None)
+        if name:
+            commands[name] = module
+    return dict(sorted(commands.items()))
+
+
+class _SuggestingParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the closest valid choice or option."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hint = _suggestion(self, message)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    if "unrecognized arguments:" in message:
+        words = message.split("unrecognized arguments:", 1)[1].split()
+        options = [s for a in parser._actions for s in a.option_strings]
+        for word in words:
+            flag = word.split("=", 1)[0]
+            if flag.startswith("-"):
+                close = difflib.get_close_matches(flag, options, n=1)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+    if "invalid choice:" in message:
+        bad = message.split("invalid choice:", 1)[1].split("'")[1] if "'" in message else ""
+        choices = []
+        for action in parser._actions:
+            if action.choices:
+                choices.extend(str(c) for c in action.choices)
+        close = difflib.get_close_matches(bad, choices, n=1)
+        if close:
+            return f" (did you mean {close[0]}?)"
+    return ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _SuggestingParser(
+        prog="hit",
+        description="HiT visual tracker: profile, export, track, benchmark, evaluate, train, rosbags.",
+    )
+    parser.add_argument("--version", action="version", version=f"hit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SuggestingParser)
+    for name, module in _command_modules().items():
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except HitError as error:
+        print(f"hit {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"hit {args.command}: interrupted", file=sys.stderr)
+        return 130

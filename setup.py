@@ -1,0 +1,44 @@
+"""pip install path for people who only train or evaluate (no ROS needed).
+
+The ROS 2 package (node, SetTarget service) is built by colcon from CMakeLists.txt
+and package.xml at the same root; this file installs ``hit_core`` and the ``hit`` command.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+TORCH = "torch>=2.2,<=2.13.0"
+
+EXTRAS = {
+    "torch": [TORCH],
+    "export": [TORCH, "onnx>=1.16", "onnxscript>=0.2"],
+    "train": [TORCH, "tensorboard>=2.14"],
+    "eval": ["matplotlib>=3.7"],
+    "bag": ["rosbags>=0.10"],
+    "tensorrt": ["tensorrt>=10.0"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3"],
+}
+EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "tensorrt" for req in reqs})
+
+setup(
+    name="hit-ros",
+    version="0.1.0",
+    description="HiT visual tracker (ICCV 2023): model, tracker, export, training and evaluation",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hit_core", "hit_core.*"]),
+    package_data={"hit_core": ["assets/*", "assets/**/*"]},
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "opencv-contrib-python-headless>=4.8",
+        "onnxruntime>=1.17",
+    ],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["hit=hit_core.cli:main"]},
+)
