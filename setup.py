@@ -31,7 +31,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["hit_core", "hit_core.*"]),
-    package_data={"hit_core": ["assets/*", "assets/**/*"]},
+    package_data={"hit_core": ["assets/*", "assets/**/*", "data/splits/*"]},
     install_requires=[
         "numpy>=1.24",
         "pyyaml>=6",

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark runner, protocol-exact metrics, reports and plots, submission packaging."""

@@ -1,0 +1,358 @@
+"""The tracker's own ONNX Runtime graphs, derived from the network graph by exact rewrites.
+
+The official-compatible export takes normalised float NCHW images and recomputes the
+template's patch embedding on every frame. The tracker does not need either, so the
+network graph (:func:`hit_core.export.onnx_export.export_network_graph`) is split and
+rewritten into two graphs that together compute the same boxes:
+
+* **template graph**: ``template`` uint8 (1, 128, 128, 3) RGB -> the template tokens
+  (every node that depends on the template image only: its patch embedding). Run once
+  per target in ``set_template``.
+* **search graph**: ``search`` uint8 (1, 256, 256, 3) RGB + the template tokens ->
+  ``box`` (1, 4) and ``score_maps`` (1, 2, 16, 16) (top-left, bottom-right raw maps).
+
+Rewrites, each exact up to float rounding:
+
+1. *Split at the template boundary* (:func:`split_template_work`): tensors that depend
+   only on the template input become outputs of the template graph and inputs of the
+   search graph.
+2. *Normalisation folded into the first convolution* (:func:`fold_input_normalization`):
+   the uint8 HWC image is transposed and cast in the graph; ``(x/255 - mean)/std`` is
+   folded into the conv weights (scaled by ``1/(255 std)``) and a constant bias map (the
+   mean term, computed with the conv's zero padding so border pixels stay exact).
+3. *Twin corner branches fused* (:func:`fuse_twin_branches`): the two corner branches
+   run identical-shape convolutions on the same input; their first convs become one
+   conv with twice the output channels, the following conv/activation pairs become
+   grouped convs (groups = 2) on the concatenated channels.
+4. The confidence output is dropped (the tracker computes the score from the maps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hit_core.errors import ExportError
+
+RUNTIME_FORMAT = "hit_ros.runtime/1"
+SEARCH_INPUT = "search"
+TEMPLATE_INPUT = "template"
+BOX_OUTPUT = "box"
+MAPS_OUTPUT = "score_maps"
+
+_ELEMENTWISE = frozenset({"Relu", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "Clip", "Identity"})
+
+
+def _onnx():
+    import onnx
+
+    return onnx
+
+
+def _index(model):
+    producers = {output: node for node in model.graph.node for output in node.output}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return producers, consumers
+
+
+def _initializers(model) -> dict:
+    return {init.name: init for init in model.graph.initializer}
+
+
+def _array(model, name: str) -> np.ndarray:
+    from onnx import numpy_helper
+
+    init = _initializers(model).get(name)
+    if init is None:
+        raise ExportError(f"expected a constant weight {name!r} in the graph")
+    return numpy_helper.to_array(init)
+
+
+def _attributes(node) -> dict:
+    from onnx import helper
+
+    return {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
+
+
+def _add_initializer(model, name: str, array: np.ndarray) -> str:
+    from onnx import numpy_helper
+
+    model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+    return name
+
+
+def _remove_unused_initializers(model) -> None:
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+
+
+def _extract(model, inputs: list[str], outputs: list[str]):
+    from onnx.utils import Extractor
+
+    return Extractor(model).extract_model(inputs, outputs)
+
+
+def split_template_work(network_graph):
+    """Split a network graph into (template graph, search graph, boundary tensor names).
+
+    Boundary tensors are produced from the template input alone and consumed by nodes
+    that also depend on the search input; the template graph computes them, the search
+    graph takes them as inputs.
+    """
+    onnx = _onnx()
+    model = onnx.shape_inference.infer_shapes(network_graph)
+    graph_inputs = {value.name for value in model.graph.input}
+    if graph_inputs != {SEARCH_INPUT, TEMPLATE_INPUT}:
+        raise ExportError(f"the network graph must have inputs search and template, it has {sorted(graph_inputs)}")
+    depends: dict[str, frozenset] = {name: frozenset({name}) for name in graph_inputs}
+    for node in model.graph.node:
+        sources = frozenset().union(*(depends.get(name, frozenset()) for name in node.input if name))
+        for output in node.output:
+            depends[output] = sources
+    template_only = frozenset({TEMPLATE_INPUT})
+    outputs = [value.name for value in model.graph.output]
+    boundary: list[str] = []
+    for node in model.graph.node:
+        if depends[node.output[0]] == template_only:
+            continue
+        for name in node.input:
+            if depends.get(name) == template_only and name not in boundary and name != TEMPLATE_INPUT:
+                boundary.append(name)
+    if not boundary:
+        raise ExportError("found no template-only work in the network graph (unexpected graph structure)")
+    template_graph = _extract(model, [TEMPLATE_INPUT], boundary)
+    search_graph = _extract(model, [SEARCH_INPUT, *boundary], outputs)
+    return template_graph, search_graph, boundary
+
+
+def _normalization_bias_map(weight: np.ndarray, offset: np.ndarray, attrs: dict, size: int) -> np.ndarray:
+    """Conv of a constant image (value offset[c] in channel c) with ``weight`` and zero padding.
+
+    (C_out, H_out, W_out) float64: the mean term of the normalisation as the conv sees
+    it, smaller at the border where taps fall into the zero padding.
+    """
+    kernel = weight.shape[2]
+    stride = attrs.get("strides", [1, 1])[0]
+    pad = attrs.get("pads", [0, 0, 0, 0])[0]
+    out = (size + 2 * pad - kernel) // stride + 1
+    positions = np.arange(out)[:, None] * stride - pad + np.arange(kernel)[None, :]
+    valid = ((positions >= 0) & (positions < size)).astype(np.float64)
+    per_tap = np.einsum("ockl,c->okl", weight.astype(np.float64), offset.astype(np.float64))
+    return np.einsum("okl,ik,jl->oij", per_tap, valid, valid)
+
+
+def fold_input_normalization(model, input_name: str, mean: np.ndarray, std: np.ndarray):
+    """Make ``input_name`` a uint8 (1, H, W, 3) RGB image and fold ``(x/255 - mean)/std`` into its conv.
+
+    The input must feed exactly one Conv (square kernel, symmetric padding, constant
+    weights). Returns the rewritten model (a copy).
+    """
+    onnx = _onnx()
+    from onnx import TensorProto, helper
+
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    _, consumers = _index(result)
+    users = consumers.get(input_name, [])
+    if len(users) != 1 or users[0].op_type != "Conv":
+        raise ExportError(f"input {input_name!r} must feed exactly one Conv to fold the normalisation into it")
+    conv = users[0]
+    attrs = _attributes(conv)
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    if len(set(pads)) != 1 or attrs.get("group", 1) != 1:
+        raise ExportError("the first convolution must have symmetric padding and one group to fold the normalisation")
+    value = next(v for v in result.graph.input if v.name == input_name)
+    dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+    if len(dims) != 4 or dims[0] != 1 or dims[1] != 3 or dims[2] != dims[3]:
+        raise ExportError(f"input {input_name!r} must be (1, 3, S, S), got {dims}")
+    size = dims[2]
+    weight = _array(result, conv.input[1])
+    bias = _array(result, conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(weight.shape[0])
+    scale = 1.0 / (255.0 * std.astype(np.float64))
+    offset = -mean.astype(np.float64) / std.astype(np.float64)
+    folded_weight = (weight.astype(np.float64) * scale[None, :, None, None]).astype(np.float32)
+    bias_map = bias.astype(np.float64)[:, None, None] + _normalization_bias_map(weight, offset, attrs, size)
+
+    prefix = f"{input_name}_u8"
+    nodes = [
+        helper.make_node("Transpose", [input_name], [f"{prefix}_nchw"], perm=[0, 3, 1, 2], name=f"{prefix}_transpose"),
+        helper.make_node("Cast", [f"{prefix}_nchw"], [f"{prefix}_float"], to=TensorProto.FLOAT, name=f"{prefix}_cast"),
+    ]
+    conv_output = conv.output[0]
+    new_conv = helper.make_node(
+        "Conv",
+        [f"{prefix}_float", _add_initializer(result, f"{prefix}_folded_weight", folded_weight)],
+        [f"{prefix}_conv"],
+        name=f"{prefix}_conv",
+        **attrs,
+    )
+    add = helper.make_node(
+        "Add",
+        [f"{prefix}_conv", _add_initializer(result, f"{prefix}_bias_map", bias_map.astype(np.float32)[None])],
+        [conv_output],
+        name=f"{prefix}_bias",
+    )
+    position = list(result.graph.node).index(conv)
+    result.graph.node.remove(conv)
+    for offset_index, node in enumerate([*nodes, new_conv, add]):
+        result.graph.node.insert(position + offset_index, node)
+    value.type.tensor_type.elem_type = TensorProto.UINT8
+    shape = value.type.tensor_type.shape
+    del shape.dim[:]
+    for dim in (1, size, size, 3):
+        shape.dim.add().dim_value = dim
+    _remove_unused_initializers(result)
+    return result
+
+
+def _twin_conv(model, a, b) -> bool:
+    if a.op_type != "Conv" or b.op_type != "Conv" or _attributes(a) != _attributes(b):
+        return False
+    if len(a.input) != len(b.input):
+        return False
+    inits = _initializers(model)
+    for name_a, name_b in zip(a.input[1:], b.input[1:]):
+        if name_a not in inits or name_b not in inits or list(inits[name_a].dims) != list(inits[name_b].dims):
+            return False
+    return True
+
+
+def _sole_consumer(consumers, outputs: set[str], name: str):
+    users = consumers.get(name, [])
+    return users[0] if len(users) == 1 and name not in outputs else None
+
+
+def fuse_twin_branches(model) -> tuple[object, list[tuple[str, str, str]]]:
+    """Fuse pairs of identical-shape branches that start with two Convs on the same tensor.
+
+    Returns ``(model copy, [(fused tensor, tensor a, tensor b), ...])``: for each fused pair
+    of branch ends, the fused tensor holds ``a``'s channels then ``b``'s, and a Split
+    node re-creates ``a`` and ``b`` for the rest of the graph.
+    """
+    onnx = _onnx()
+    from onnx import helper
+
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    fused_ends: list[tuple[str, str, str]] = []
+    while True:
+        _, consumers = _index(result)
+        outputs = {value.name for value in result.graph.output}
+        pair = next(
+            (
+                (a, b)
+                for users in consumers.values()
+                for i, a in enumerate(users)
+                for b in users[i + 1 :]
+                if a.input[0] == b.input[0] and _twin_conv(result, a, b)
+            ),
+            None,
+        )
+        if pair is None:
+            break
+        chain = [pair]
+        while True:
+            a, b = chain[-1]
+            next_a = _sole_consumer(consumers, outputs, a.output[0])
+            next_b = _sole_consumer(consumers, outputs, b.output[0])
+            if next_a is None or next_b is None or next_a.op_type != next_b.op_type:
+                break
+            if next_a.op_type in _ELEMENTWISE and _attributes(next_a) == _attributes(next_b) and len(next_a.input) == 1:
+                chain.append((next_a, next_b))
+            elif _twin_conv(result, next_a, next_b):
+                chain.append((next_a, next_b))
+            else:
+                break
+        new_nodes = []
+        source = chain[0][0].input[0]
+        for step, (a, b) in enumerate(chain):
+            fused_name = f"{a.output[0]}__twin"
+            attrs = _attributes(a)
+            inputs = [source]
+            if a.op_type == "Conv":
+                if step > 0:
+                    attrs["group"] = 2 * attrs.get("group", 1)
+                for name_a, name_b in zip(a.input[1:], b.input[1:]):
+                    merged = np.concatenate([_array(result, name_a), _array(result, name_b)], axis=0)
+                    inputs.append(_add_initializer(result, f"{name_a}__twin", merged))
+            new_nodes.append(helper.make_node(a.op_type, inputs, [fused_name], name=fused_name, **attrs))
+            source = fused_name
+        end_a, end_b = chain[-1][0].output[0], chain[-1][1].output[0]
+        last_conv = next(a for a, _ in reversed(chain) if a.op_type == "Conv")
+        channels = _array(result, last_conv.input[1]).shape[0]
+        split_sizes = _add_initializer(result, f"{source}__split", np.array([channels, channels], dtype=np.int64))
+        new_nodes.append(helper.make_node("Split", [source, split_sizes], [end_a, end_b], axis=1, name=f"{source}__split"))
+        position = min(list(result.graph.node).index(node) for pair_nodes in chain for node in pair_nodes)
+        for pair_nodes in chain:
+            for node in pair_nodes:
+                result.graph.node.remove(node)
+        for offset_index, node in enumerate(new_nodes):
+            result.graph.node.insert(position + offset_index, node)
+        fused_ends.append((source, end_a, end_b))
+    _remove_unused_initializers(result)
+    return result, fused_ends
+
+
+def _expose_score_maps(model, fused_ends: list[tuple[str, str, str]]):
+    """Replace the outputs score_tl/score_br by one ``score_maps`` (1, 2, 16, 16) output."""
+    from onnx import TensorProto, helper
+
+    fused = next((name for name, a, b in fused_ends if (a, b) == ("score_tl", "score_br")), None)
+    if fused is not None:
+        for node in model.graph.node:
+            node.input[:] = [MAPS_OUTPUT if name == fused else name for name in node.input]
+            node.output[:] = [MAPS_OUTPUT if name == fused else name for name in node.output]
+    else:
+        model.graph.node.append(helper.make_node("Concat", ["score_tl", "score_br"], [MAPS_OUTPUT], axis=1))
+    kept = [value for value in model.graph.output if value.name == BOX_OUTPUT]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    model.graph.output.append(helper.make_tensor_value_info(MAPS_OUTPUT, TensorProto.FLOAT, [1, 2, 16, 16]))
+    return model
+
+
+@dataclass(frozen=True)
+class RuntimeGraphs:
+    """Serialized runtime graphs (see module docstring) and the template-token tensor names."""
+
+    template: bytes
+    search: bytes
+    template_tokens: tuple[str, ...]
+
+
+def build_runtime_graphs(
+    network_graph, *, fold_normalization: bool = True, fuse_branches: bool = True
+) -> RuntimeGraphs:
+    """Derive the template and search runtime graphs from a network graph (exact rewrites).
+
+    ``fold_normalization`` / ``fuse_branches`` switch rewrites 2 and 3 off (for measuring
+    what each buys; without the fold the inputs stay float NCHW normalised images).
+    """
+    onnx = _onnx()
+    from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD
+
+    outputs = {value.name for value in network_graph.graph.output}
+    if not {BOX_OUTPUT, "score_tl", "score_br"} <= outputs:
+        raise ExportError(f"the network graph must output box, score_tl and score_br, it has {sorted(outputs)}")
+    pruned = _extract(
+        onnx.shape_inference.infer_shapes(network_graph), [SEARCH_INPUT, TEMPLATE_INPUT], [BOX_OUTPUT, "score_tl", "score_br"]
+    )
+    template_graph, search_graph, boundary = split_template_work(pruned)
+    if fold_normalization:
+        template_graph = fold_input_normalization(template_graph, TEMPLATE_INPUT, IMAGENET_MEAN, IMAGENET_STD)
+        search_graph = fold_input_normalization(search_graph, SEARCH_INPUT, IMAGENET_MEAN, IMAGENET_STD)
+    fused_ends: list[tuple[str, str, str]] = []
+    if fuse_branches:
+        search_graph, fused_ends = fuse_twin_branches(search_graph)
+    search_graph = _expose_score_maps(search_graph, fused_ends)
+    for graph in (template_graph, search_graph):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = "hit_ros.format", RUNTIME_FORMAT
+        onnx.checker.check_model(graph)
+    return RuntimeGraphs(template_graph.SerializeToString(), search_graph.SerializeToString(), tuple(boundary))

@@ -1,0 +1,33 @@
+"""``hit bench`` machinery: one configuration measured in-process and one through the command."""
+
+from __future__ import annotations
+
+import json
+
+from hit_core.export.benchmark import STAGES, BenchConfig, format_table, run_worker
+
+
+def test_worker_reports_every_stage_and_memory(tiny_checkpoint, cache_dir, crossing_dir):
+    config = BenchConfig("tiny", "onnxruntime", "fp32", 1, str(crossing_dir), frames=5, warmup=1,
+                         checkpoint=str(tiny_checkpoint), cache_dir=str(cache_dir))
+    result = run_worker(config)
+    assert set(result.median_ms) == set(STAGES)
+    for stage in STAGES:
+        assert 0 < result.median_ms[stage] <= result.p95_ms[stage]
+    assert result.median_ms["inference"] < result.median_ms["total"]
+    assert 50 < result.rss_mib <= result.peak_rss_mib
+    table = format_table([result])
+    assert "onnxruntime" in table and "tiny" in table
+
+
+def test_bench_command_runs_each_configuration_in_its_own_process(tiny_checkpoint, cache_dir, crossing_dir, capsys):
+    from hit_core.cli import main
+
+    code = main(["bench", "--variants", "tiny", "--backends", "onnxruntime", "--precisions", "fp32",
+                 "--frames", "3", "--warmup", "1", "--threads", "1", "--sequence", str(crossing_dir),
+                 "--checkpoint", str(tiny_checkpoint), "--cache-dir", str(cache_dir), "--json"])
+    results = json.loads(capsys.readouterr().out)
+    assert code == 0, results
+    assert len(results) == 1 and not results[0]["error"]
+    assert results[0]["config"]["threads"] == 1
+    assert set(results[0]["median_ms"]) == set(STAGES)

@@ -1,0 +1,113 @@
+"""The tracker's runtime graphs: exact rewrites of the network graph, checked against the official outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from hit_core.export.runtime_graph import (
+    build_runtime_graphs,
+    fold_input_normalization,
+    fuse_twin_branches,
+)
+from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD, normalize_crop
+
+BOX_TOLERANCE = 2e-5  # fixtures README section 7 (float32 network vs official)
+MAP_TOLERANCE = 1e-3
+
+
+def _run(model_bytes: bytes, feeds: dict) -> list[np.ndarray]:
+    return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.fixture(scope="module")
+def runtime_graphs(tiny_network_graph):
+    return build_runtime_graphs(tiny_network_graph)
+
+
+def test_runtime_graphs_reproduce_the_official_outputs(runtime_graphs, parity_inputs, tiny_reference):
+    template_session = ort.InferenceSession(runtime_graphs.template, providers=["CPUExecutionProvider"])
+    search_session = ort.InferenceSession(runtime_graphs.search, providers=["CPUExecutionProvider"])
+    for pair in range(2):  # the two real pairs have their uint8 crops stored
+        tokens = template_session.run(None, {"template": parity_inputs["template_u8_real"][pair][None]})
+        feeds = {"search": parity_inputs["search_u8_real"][pair][None], **dict(zip(runtime_graphs.template_tokens, tokens))}
+        box, maps = search_session.run(["box", "score_maps"], feeds)
+        np.testing.assert_allclose(box, tiny_reference["box"][pair].reshape(1, 4), atol=BOX_TOLERANCE, rtol=0)
+        np.testing.assert_allclose(maps[:, :1], tiny_reference["score_tl"][pair], atol=MAP_TOLERANCE, rtol=0)
+        np.testing.assert_allclose(maps[:, 1:], tiny_reference["score_br"][pair], atol=MAP_TOLERANCE, rtol=0)
+
+
+def test_runtime_graph_layout(runtime_graphs):
+    template = onnx.load_from_string(runtime_graphs.template)
+    search = onnx.load_from_string(runtime_graphs.search)
+    assert [(v.name, v.type.tensor_type.elem_type) for v in template.graph.input] == [("template", TensorProto.UINT8)]
+    assert [v.name for v in template.graph.output] == list(runtime_graphs.template_tokens)
+    assert len(runtime_graphs.template_tokens) == 1
+    search_inputs = {v.name: v.type.tensor_type.elem_type for v in search.graph.input}
+    assert search_inputs == {"search": TensorProto.UINT8, runtime_graphs.template_tokens[0]: TensorProto.FLOAT}
+    assert [v.name for v in search.graph.output] == ["box", "score_maps"]
+    # The template's patch embedding (4 convs) left the per-frame graph: 4 search patch convs + 5 fused head convs.
+    convs = [n for n in search.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 9
+    groups = sorted(next((a.i for a in n.attribute if a.name == "group"), 1) for n in convs)
+    assert groups.count(2) == 4  # conv2..conv5 of both corner branches run as grouped convs
+
+
+def _single_conv_model(weight: np.ndarray, bias: np.ndarray, stride: int, pad: int, size: int):
+    conv = helper.make_node("Conv", ["image", "w", "b"], ["out"], kernel_shape=list(weight.shape[2:]),
+                            strides=[stride, stride], pads=[pad] * 4)
+    graph = helper.make_graph(
+        [conv], "conv",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("stride,pad", [(2, 1), (1, 1), (1, 0)])
+def test_folded_normalization_is_exact_including_the_border(stride, pad):
+    rng = np.random.default_rng(stride * 10 + pad)
+    weight = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    model = _single_conv_model(weight, bias, stride, pad, 12)
+    image = rng.integers(0, 256, size=(12, 12, 3), dtype=np.uint8)
+    (expected,) = _run(model.SerializeToString(), {"image": normalize_crop(image)})
+    folded = fold_input_normalization(model, "image", IMAGENET_MEAN, IMAGENET_STD)
+    (got,) = _run(folded.SerializeToString(), {"image": image[None]})
+    np.testing.assert_allclose(got, expected, atol=2e-5, rtol=0)
+
+
+def test_twin_branch_fusion_is_exact():
+    rng = np.random.default_rng(3)
+    inits, nodes = [], []
+    for corner in ("a", "b"):
+        source = "x"
+        for step, (cin, cout) in enumerate(((8, 6), (6, 4), (4, 1))):
+            weight = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+            bias = rng.standard_normal(cout).astype(np.float32)
+            inits += [numpy_helper.from_array(weight, f"w{corner}{step}"), numpy_helper.from_array(bias, f"b{corner}{step}")]
+            conv_out = f"{corner}{step}" if step == 2 else f"c{corner}{step}"
+            nodes.append(helper.make_node("Conv", [source, f"w{corner}{step}", f"b{corner}{step}"], [conv_out],
+                                          kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+            if step < 2:
+                nodes.append(helper.make_node("Relu", [conv_out], [f"r{corner}{step}"]))
+                source = f"r{corner}{step}"
+    nodes.append(helper.make_node("Sub", ["a2", "b2"], ["diff"]))
+    graph = helper.make_graph(
+        nodes, "twins", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])],
+        [helper.make_tensor_value_info("diff", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("a2", TensorProto.FLOAT, None)], inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    fused, ends = fuse_twin_branches(model)
+    # Three fused convs (the first with doubled outputs, then grouped ones); a Split re-creates a2 and b2.
+    assert len(ends) == 1
+    convs = [n for n in fused.graph.node if n.op_type == "Conv"]
+    assert [next((a.i for a in n.attribute if a.name == "group"), 1) for n in convs] == [1, 2, 2]
+    feeds = {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)}
+    for got, expected in zip(_run(fused.SerializeToString(), feeds), _run(model.SerializeToString(), feeds)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)  # values reach a few hundred

@@ -1,0 +1,115 @@
+"""Backend creation by name, ``auto`` selection, and the Backend API's refusals."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from hit_core.errors import BackendError, ConfigError
+from hit_core.tracking import Tracker
+from hit_core.tracking.backends import BACKEND_NAMES, backend_availability, create_backend
+
+TEMPLATE = np.zeros((128, 128, 3), np.uint8)
+SEARCH = np.zeros((256, 256, 3), np.uint8)
+
+
+def test_backend_names():
+    assert BACKEND_NAMES == ("torch", "onnxruntime", "tensorrt", "auto")
+    for name in BACKEND_NAMES[:-1]:
+        available, reason = backend_availability(name)
+        assert isinstance(available, bool) and isinstance(reason, str)
+        assert available or reason
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("tensorflow", {}, "unknown backend 'tensorflow'; choose one of torch, onnxruntime, tensorrt, auto"),
+        ("torch", {"precision": "fp8"}, "unknown precision 'fp8'"),
+        ("torch", {"threads": 0}, "threads must be a positive integer"),
+        ("torch", {"precision": "int8"}, "fp32 only"),
+        ("torch", {"device": "gpu7"}, "invalid torch device"),
+    ],
+)
+def test_bad_options_are_config_errors(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        create_backend(name, variant="tiny", checkpoint=None, **options)
+
+
+def test_torch_backend_refuses_a_missing_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU, so asking for one succeeds")
+    with pytest.raises(BackendError, match="no CUDA GPU"):
+        create_backend("torch", variant="tiny", checkpoint=None, device="cuda")
+
+
+def test_tensorrt_without_a_gpu_is_a_backend_error_with_the_reason():
+    available, reason = backend_availability("tensorrt")
+    if available:
+        pytest.skip("TensorRT can run here")
+    with pytest.raises(BackendError, match="backend 'tensorrt' is not available: "):
+        create_backend("tensorrt", variant="tiny", checkpoint=None)
+
+
+def test_auto_falls_back_to_onnxruntime_and_says_why(tiny_fixture_checkpoint, backend_cache_dir, caplog):
+    available, reason = backend_availability("tensorrt")
+    if available:
+        pytest.skip("TensorRT can run here, so auto picks it")
+    with caplog.at_level(logging.WARNING, logger="hit_core.tracking"):
+        backend = create_backend(
+            "auto", variant="tiny", checkpoint=tiny_fixture_checkpoint, engine_cache_dir=backend_cache_dir
+        )
+    try:
+        assert backend.name == "onnxruntime"
+        warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+        assert any("TensorRT not used" in message and reason in message for message in warnings), warnings
+    finally:
+        backend.close()
+
+
+def test_untrained_network_is_announced_loudly(caplog):
+    from hit_core.models.checkpoint import bundled_checkpoint
+
+    if bundled_checkpoint("tiny").is_file():
+        pytest.skip("demo weights are bundled, so checkpoint=None uses them")
+    with caplog.at_level(logging.WARNING, logger="hit_core.tracking"):
+        backend = create_backend("torch", variant="tiny", checkpoint=None)
+    backend.close()
+    assert any("UNTRAINED" in record.getMessage() for record in caplog.records)
+
+
+def test_torch_backend_api(torch_tiny_backend):
+    backend = torch_tiny_backend
+    assert backend.name == "torch" and backend.variant == "tiny"
+    with pytest.raises(ConfigError, match="template crop must be uint8"):
+        backend.set_template(SEARCH)
+    backend.set_template(TEMPLATE)
+    with pytest.raises(ConfigError, match="search crop must be uint8"):
+        backend.infer(TEMPLATE)
+    output = backend.infer(SEARCH)
+    assert output.box.shape == (4,) and output.box.dtype == np.float32
+    assert output.score_tl.shape == output.score_br.shape == (16, 16)
+    assert output.score_tl.dtype == output.score_br.dtype == np.float32
+
+
+def test_fresh_and_closed_backends_refuse_work(tiny_fixture_checkpoint):
+    backend = create_backend("torch", variant="tiny", checkpoint=tiny_fixture_checkpoint)
+    with backend:
+        with pytest.raises(ConfigError, match="set_template"):
+            backend.infer(SEARCH)
+        backend.set_template(TEMPLATE)
+    with pytest.raises(BackendError, match="closed"):
+        backend.infer(SEARCH)
+
+
+def test_tracker_from_options(tiny_fixture_checkpoint, sequence_frames):
+    frames = sequence_frames("Crossing")
+    with Tracker.from_options(variant="HiT-Tiny", checkpoint=tiny_fixture_checkpoint, backend="torch") as tracker:
+        assert tracker.backend_name == "torch" and tracker.variant == "tiny"
+        tracker.initialize(frames[0], (205, 151, 17, 50))
+        result = tracker.track(frames[1])
+        assert np.isfinite(result.box).all() and 0.0 <= result.score <= 1.0
