@@ -16,17 +16,14 @@ __all__ = ["FrameRing", "LatestSlot", "ReceivedFrame"]
 
 @dataclass(frozen=True)
 class ReceivedFrame:
-    """One received image message and when it arrived.
+    """One received image message.
 
-    ``stamp_ns`` is ``header.stamp`` in nanoseconds (0 when the camera sent no stamp); ``received_ns`` is
-    the node clock at arrival and ``received_monotonic_ns`` a monotonic clock, used for stage timing.
-    ``compressed`` tells whether ``message`` is a ``CompressedImage`` rather than an ``Image``.
+    ``stamp_ns`` is ``header.stamp`` in nanoseconds (0 when the camera sent no stamp); ``compressed`` tells
+    whether ``message`` is a ``CompressedImage`` rather than an ``Image``.
     """
 
     message: Any
     stamp_ns: int
-    received_ns: int
-    received_monotonic_ns: int
     compressed: bool
 
 

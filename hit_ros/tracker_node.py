@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -81,34 +83,56 @@ class TrackerNode(Node):
         super().__init__(NODE_NAME, **node_options)
         self.params: NodeParameters = declare_parameters(self)
         self.telemetry = NodeTelemetry(self.params.diagnostics.window_s)
-        self._status = TrackerState()
         self._status_lock = threading.Lock()
-        self._tracker_lock = threading.Lock()
-        self._tracker = self._create_tracker()
+        self._tracker_lock = threading.Lock()  # held while the tracker runs, so set_target waits its turn
+        self._closed = False
         self._ring = FrameRing(self.params.frame_buffer_size)
         self._mailbox = LatestSlot()
         self._init_stamp_ns = 0
         self._target_requested_at: float | None = None
         self._max_age_ns = int(self.params.max_image_age_ms * 1e6)
         self._compressed = self.params.image_transport == "compressed"
-
-        self._detections_pub = self.create_publisher(
-            Detection2DArray,
-            "~/detections",
-            detections_qos(),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-        )
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._last_sequence: dict[bytes, int] = {}
-        self._image_sub = self.create_subscription(
-            CompressedImage if self._compressed else Image,
-            "image/compressed" if self._compressed else "image",
-            self._on_image_with_info if _MESSAGE_INFO_CALLBACKS else self.handle_image,
-            image_qos(),
-            callback_group=MutuallyExclusiveCallbackGroup(),
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
+        self._tracker, self._status = self._create_tracker()
+        try:
+            self._create_interfaces()
+        except BaseException:
+            self._tracker.close()
+            raise
+        self.get_logger().info(
+            f"ready: HiT-{self._tracker.variant} on {self._tracker.backend_name}; listening on "
+            f"{self._image_sub.topic_name} ({'CompressedImage' if self._compressed else 'Image'}, "
+            f"{self._image_sub.qos_profile.reliability.name.lower().replace('_', ' ')}, "
+            f"depth {self._image_sub.qos_profile.depth}), "
+            f"publishing {self._detections_pub.topic_name}; call {self.get_fully_qualified_name()}/set_target"
         )
+
+    def _create_interfaces(self) -> None:
+        """Publishers, the image subscription, services and the diagnostics timer."""
+        try:
+            self._detections_pub = self.create_publisher(
+                Detection2DArray,
+                "~/detections",
+                detections_qos(),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+            )
+            self._image_sub = self.create_subscription(
+                CompressedImage if self._compressed else Image,
+                "image/compressed" if self._compressed else "image",
+                self._on_image_with_info if _MESSAGE_INFO_CALLBACKS else self.handle_image,
+                image_qos(),
+                callback_group=MutuallyExclusiveCallbackGroup(),
+                event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+            )
+        except (RuntimeError, ValueError, TypeError) as error:  # rclpy's errors for bad qos_overrides values
+            raise ConfigError(
+                f"invalid qos_overrides parameter: {error}; use reliability reliable|best_effort|system_default, "
+                f"history keep_last|keep_all, depth a positive integer"
+            ) from None
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(SetTarget, "~/set_target", self._on_set_target, callback_group=services)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=services)
@@ -119,29 +143,22 @@ class TrackerNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
             clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="hit_tracker_worker", daemon=True)
-        self.get_logger().info(
-            f"ready: HiT-{self._tracker.variant} on {self._tracker.backend_name}; listening on "
-            f"{self._image_sub.topic_name} ({'CompressedImage' if self._compressed else 'Image'}, "
-            f"{self._image_sub.qos_profile.reliability.name.lower().replace('_', ' ')}, "
-            f"depth {self._image_sub.qos_profile.depth}), "
-            f"publishing {self._detections_pub.topic_name}; call {self.get_fully_qualified_name()}/set_target"
-        )
 
     # ----------------------------------------------------------------------------------------------- set-up
-    def _create_tracker(self) -> Any:
+    def _create_tracker(self) -> tuple[Any, TrackerState]:
+        """Build the tracker from the parameters, run it once, and describe it for diagnostics."""
         from hit_core.tracking import Tracker
 
         params = self.params
         checkpoint = params.checkpoint
         if checkpoint is not None:
-            if not Path(checkpoint).expanduser().is_file():
+            checkpoint = str(Path(checkpoint).expanduser())
+            if not Path(checkpoint).is_file():
                 raise ConfigError(
-                    f"parameter 'checkpoint' names {checkpoint!r}, which is not a file; give the path of a HiT "
-                    f"checkpoint or leave it empty for the bundled weights"
+                    f"parameter 'checkpoint' names {params.checkpoint!r}, which is not a file; give the path of a "
+                    f"HiT checkpoint or leave it empty for the bundled weights"
                 )
-            weights = str(Path(checkpoint).expanduser())
+            weights = checkpoint
             untrained = False
         else:
             from hit_core.models.checkpoint import resolve_checkpoint
@@ -168,22 +185,26 @@ class TrackerNode(Node):
         )
         loaded = time.perf_counter()
         # The first inference of every runtime is slow (allocation, graph optimisation); pay it now, not on
-        # the operator's first set_target.
+        # the operator's first set_target. A model that cannot run fails here, at start-up.
         warmup_frame = np.full((_WARMUP_FRAME_SIDE, _WARMUP_FRAME_SIDE, 3), 114, dtype=np.uint8)
         quarter = _WARMUP_FRAME_SIDE / 4
-        tracker.initialize(warmup_frame, (quarter, quarter, 2 * quarter, 2 * quarter))
-        tracker.track(warmup_frame)
+        try:
+            tracker.initialize(warmup_frame, (quarter, quarter, 2 * quarter, 2 * quarter))
+            tracker.track(warmup_frame)
+        except BaseException:
+            tracker.close()
+            raise
         self.get_logger().info(
             f"model HiT-{tracker.variant} ({params.precision}) on {tracker.backend_name} loaded in "
             f"{loaded - started:.1f} s, warmed up in {(time.perf_counter() - loaded) * 1e3:.0f} ms; weights: {weights}"
         )
-        self._status = TrackerState(
+        status = TrackerState(
             backend=tracker.backend_name,
             model=f"HiT-{tracker.variant}/{params.precision}",
             weights=weights,
             untrained=untrained,
         )
-        return tracker
+        return tracker, status
 
     @property
     def backend_name(self) -> str:
@@ -238,13 +259,7 @@ class TrackerNode(Node):
         if self._too_old(stamp_ns, received_ns):
             self.telemetry.frame_dropped("too_old")
             return
-        frame = ReceivedFrame(
-            message=msg,
-            stamp_ns=stamp_ns,
-            received_ns=received_ns,
-            received_monotonic_ns=time.monotonic_ns(),
-            compressed=self._compressed,
-        )
+        frame = ReceivedFrame(message=msg, stamp_ns=stamp_ns, compressed=self._compressed)
         self._ring.push(frame)
         if self._mailbox.put(frame) is not None:
             self.telemetry.frame_dropped("busy")
@@ -376,7 +391,7 @@ class TrackerNode(Node):
             response.success = True
             response.message = f"tracking target {response.track_id}"
             self.get_logger().info(response.message)
-        except TargetRejected as error:
+        except (TargetRejected, ConfigError) as error:
             response.success, response.track_id, response.message = False, "", str(error)
             self.get_logger().warning(f"set_target rejected: {error}", throttle_duration_sec=_LOG_THROTTLE_S)
         except Exception as error:  # a model failure while initialising is an answer, not a crash
@@ -414,24 +429,17 @@ class TrackerNode(Node):
         return track_id
 
     def _find_frame(self, stamp_ns: int) -> ReceivedFrame:
-        if stamp_ns == 0:
-            frame = self._ring.latest()
-            if frame is None:
-                raise TargetRejected(
-                    f"no image received yet on {self._image_sub.topic_name}; start the camera (or check the "
-                    f"topic remapping and QoS) and call set_target again"
-                )
-            return frame
-        tolerance_ns = int(self.params.stamp_tolerance_ms * 1e6)
-        frame = self._ring.find(stamp_ns, tolerance_ns)
-        if frame is not None:
-            return frame
         held = self._ring.stamp_range_ns()
         if held is None:
             raise TargetRejected(
                 f"no image received yet on {self._image_sub.topic_name}; start the camera (or check the topic "
                 f"remapping and QoS) and call set_target again"
             )
+        frame = self._ring.latest() if stamp_ns == 0 else self._ring.find(
+            stamp_ns, int(self.params.stamp_tolerance_ms * 1e6)
+        )
+        if frame is not None:
+            return frame
         raise TargetRejected(
             f"no buffered frame is stamped {_stamp_text(stamp_ns)} (within {self.params.stamp_tolerance_ms:g} ms); "
             f"the buffer holds {len(self._ring)} frames stamped {_stamp_text(held[0])} to {_stamp_text(held[1])}. "
@@ -494,7 +502,9 @@ class TrackerNode(Node):
         if self._worker.is_alive():
             self._worker.join(timeout=10.0)
         with self._tracker_lock:
-            self._tracker.close()
+            if not self._closed:
+                self._closed = True
+                self._tracker.close()
 
 
 def _stamp_text(stamp_ns: int) -> str:
@@ -502,20 +512,31 @@ def _stamp_text(stamp_ns: int) -> str:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run hit_ros tracker_node``; returns the process exit status."""
-    rclpy.init(args=args)
+    """Entry point of ``ros2 run hit_ros tracker_node``; returns the process exit status.
+
+    SIGINT and SIGTERM (Ctrl-C, ``ros2 launch`` shutting down) stop the node cleanly. The node installs its
+    own handlers instead of rclpy's, whose KeyboardInterrupt can land in the middle of the clean-up.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = TrackerNode()
     except HitError as error:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while the model was loading
+        rclpy.try_shutdown()
+        return 130
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     node.start()
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     finally:
         node.close()

@@ -2,8 +2,9 @@
 # Set up everything this checkout needs, from nothing, idempotently:
 #   1. system tools (cmake, g++, make, Python 3.11 with venv and headers): installed with apt-get when
 #      running as root, otherwise the exact apt-get command is printed;
-#   2. the Python environment .venv: torch (CPU build), the pinned packages of requirements/, hit_core
-#      in editable mode (the `hit` command) and, where no ROS 2 is sourced, ROS 2 from PyPI wheels;
+#   2. the Python environment .venv: uv (the installer), torch (CPU build), the pinned packages of
+#      requirements/, hit_core in editable mode (the `hit` command) and, where no ROS 2 is sourced, ROS 2
+#      from PyPI wheels;
 #   3. the ROS 2 package itself: `colcon build` at the root into build/ and install/ (scripts/build.sh).
 # Step 2 is skipped while a stamp keyed by the requirement files and this script matches, so a second run
 # only does the incremental colcon build.
@@ -106,34 +107,45 @@ fi
 VPY="$VENV/bin/python"
 printf '%s\n' "$MODE" > "$VENV/.hit_mode"
 
-pip_install() {
-    # This machine's pip configuration may name local index folders that lack most packages; pip warns once
-    # per package about each. Those lines are noise here, everything else pip says is kept.
-    "$VPY" -m pip --disable-pip-version-check install "$@" \
-        2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+uv_install() {
+    "$VENV/bin/uv" pip install --quiet --python "$VPY" "$@"
+}
+
+# torch's CPU build from the machine's local wheels (pip's find-links) when they have it, else from
+# PyTorch's CPU index; never from PyPI, whose default Linux build pulls several GB of CUDA libraries.
+install_torch() {
+    local links=() link
+    for link in ${PIP_FIND_LINKS:-} $("$VPY" -m pip config get global.find-links 2>/dev/null || true); do
+        links+=(--find-links "$link")
+    done
+    if [ ${#links[@]} -gt 0 ] && uv_install --no-deps --no-index "${links[@]}" -r "$REQ/torch.txt" 2>/dev/null; then
+        return
+    fi
+    uv_install --no-deps --index-url "$TORCH_CPU_INDEX" -r "$REQ/torch.txt"
 }
 
 stamp="$( { printf '%s\n' "$MODE" "$("$VPY" -VV)"; cat "$REQ"/*.txt "$ROOT/setup.py" "${BASH_SOURCE[0]}" \
     "$ROOT/scripts/fix_ros_wheel_cmake.py"; } | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$VENV/.hit_setup_stamp" 2>/dev/null)" != "$stamp" ]; then
+    "$VPY" -m pip --disable-pip-version-check install --quiet -r "$REQ/uv.txt" \
+        2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
     if ! "$VPY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
         log "installing torch (CPU build)"
-        pip_install -q --no-deps --no-index -r "$REQ/torch.txt" 2>/dev/null \
-            || pip_install -q --no-deps --index-url "$TORCH_CPU_INDEX" -r "$REQ/torch.txt"
+        install_torch
     fi
     if [ "$MODE" = wheels ]; then
         log "installing Python packages and ROS 2 wheels"
-        pip_install -q -r "$REQ/python.txt" -r "$REQ/ros-wheels.txt" -c "$REQ/constraints.txt"
+        uv_install -r "$REQ/python.txt" -r "$REQ/ros-wheels.txt" -c "$REQ/constraints.txt"
         "$VPY" "$ROOT/scripts/fix_ros_wheel_cmake.py" "$VENV"
         write_prefix_setup
     else
         # The sourced ROS's Python interfaces are compiled against its NumPy: pin that one.
         log "installing Python packages (keeping the NumPy of ROS $ROS_DISTRO)"
         "$VPY" -c 'import numpy; print(f"numpy=={numpy.__version__}")' > "$VENV/.hit_numpy_pin.txt"
-        pip_install -q -r "$REQ/ros-system.txt" -c "$VENV/.hit_numpy_pin.txt"
+        uv_install -r "$REQ/ros-system.txt" -c "$VENV/.hit_numpy_pin.txt"
     fi
     log "installing hit_core (editable) and the hit command"
-    pip_install -q --no-deps --no-build-isolation -e "$ROOT"
+    uv_install --no-deps --no-build-isolation -e "$ROOT"
     printf '%s\n' "$stamp" > "$VENV/.hit_setup_stamp"
 else
     log "Python environment up to date ($MODE)"

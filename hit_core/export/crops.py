@@ -74,9 +74,7 @@ def _image_folder_pairs(folder: Path, count: int) -> list[CropPair]:
     from hit_core.data.sequence import read_frame_rgb
     from hit_core.tracking.crop import sample_target
 
-    images = list_images(folder)
-    if not images:
-        raise DatasetError(f"no images in {folder}")
+    images = list_images(folder)  # raises DatasetError when the folder holds no frames
     chosen = [images[int(k)] for k in np.linspace(0, len(images) - 1, num=min(count, len(images)))]
     pairs = []
     for path in dict.fromkeys(chosen):
@@ -89,13 +87,26 @@ def _image_folder_pairs(folder: Path, count: int) -> list[CropPair]:
     return pairs
 
 
+def _holds_sequences(path: Path) -> bool:
+    """True when ``path`` is a sequence or has sequences one or two levels below (the folder format)."""
+    from hit_core.data.folder import is_sequence_dir
+
+    if is_sequence_dir(path):
+        return True
+    children = [child for child in path.iterdir() if child.is_dir()]
+    return any(
+        is_sequence_dir(child) or any(is_sequence_dir(grandchild) for grandchild in child.iterdir() if grandchild.is_dir())
+        for child in children
+    )
+
+
 def real_crop_pairs(sources: Iterable[str | Path], pairs_per_source: int = 4) -> list[CropPair]:
     """Crop pairs from each source: a folder of sequences, one sequence, or a folder of images.
 
     ``pairs_per_source`` search crops are taken per sequence (or image folder), spread
     evenly over its frames. Raises DatasetError when a source holds nothing usable.
     """
-    from hit_core.data.folder import is_sequence_dir, load_folder
+    from hit_core.data.folder import load_folder
 
     if pairs_per_source < 1:
         raise ExportError(f"pairs_per_source must be at least 1, got {pairs_per_source}")
@@ -104,12 +115,7 @@ def real_crop_pairs(sources: Iterable[str | Path], pairs_per_source: int = 4) ->
         path = Path(source).expanduser()
         if not path.is_dir():
             raise DatasetError(f"image source {path} is not a folder (give a sequence folder or a folder of images)")
-        has_sequences = is_sequence_dir(path) or any(
-            is_sequence_dir(child) or (child.is_dir() and any(is_sequence_dir(g) for g in child.iterdir() if g.is_dir()))
-            for child in path.iterdir()
-            if child.is_dir()
-        )
-        if has_sequences:
+        if _holds_sequences(path):
             for sequence in load_folder(path):
                 pairs.extend(_sequence_pairs(sequence, pairs_per_source))
         else:

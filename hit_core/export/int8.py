@@ -15,6 +15,7 @@ sequences).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,14 @@ def weighted_nodes(model) -> list[str]:
             continue
         selected.append(node.name)
     return selected
+
+
+class _DropPreprocessingAdvice(logging.Filter):
+    """The quantiser advises (on the root logger) to run its shape pre-processing first; the search
+    graph is already shape-inferred and that pass made no difference here, so the advice is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 class _CropReader:
@@ -84,6 +93,8 @@ def quantize_search_graph(template_path: str | Path, search_path: str | Path, pa
 
     reader = Reader(Path(template_path), pairs)
     model = onnx.load(str(search_path))
+    advice = _DropPreprocessingAdvice()
+    logging.getLogger().addFilter(advice)
     with tempfile.TemporaryDirectory(prefix="hit_int8_") as scratch:
         output = Path(scratch) / "search_int8.onnx"
         try:
@@ -100,6 +111,8 @@ def quantize_search_graph(template_path: str | Path, search_path: str | Path, pa
             )
         except Exception as error:  # the quantiser raises many unrelated types; report them as one
             raise ExportError(f"INT8 quantisation failed: {error}") from error
+        finally:
+            logging.getLogger().removeFilter(advice)
         return output.read_bytes()
 
 

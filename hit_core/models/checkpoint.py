@@ -12,6 +12,7 @@ atomically (temporary file + rename).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import zipfile
@@ -113,18 +114,16 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
-        import io
-
         super().__init__(io.BytesIO(data))
         self._archive = archive
         self._prefix = prefix
-        self._allowed = _restricted_globals()
+        self._globals = _restricted_globals()
         self._storages: dict[str, Any] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._allowed:
-            return self._allowed[(module, name)]
-        return _foreign_class(module, name)
+        if (module, name) not in self._globals:
+            self._globals[(module, name)] = _foreign_class(module, name)
+        return self._globals[(module, name)]
 
     def persistent_load(self, pid: Any) -> Any:
         import torch

@@ -98,14 +98,6 @@ class ShardSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
-def _worker_init(_: int) -> None:
-    import cv2
-
-    # Each loader worker is one process: OpenCV's own thread pool would only oversubscribe the cores.
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-
-
 def make_loader(
     dataset: PairDataset,
     sampler: torch.utils.data.Sampler,
@@ -113,7 +105,16 @@ def make_loader(
     num_workers: int,
     pin_memory: bool,
 ) -> torch.utils.data.DataLoader:
-    """DataLoader over ``dataset`` in the order of ``sampler``; workers stay alive across epochs."""
+    """DataLoader over ``dataset`` in the order of ``sampler``; workers stay alive across epochs.
+
+    With workers, OpenCV's thread pool is switched off in this process first: workers are
+    forked, and a forked copy of a pthreads pool can hang the first OpenCV call in the worker
+    (with workers this process does no image work, and each worker is one of several processes).
+    """
+    if num_workers > 0:
+        import cv2
+
+        cv2.setNumThreads(0)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -122,6 +123,5 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=False,
         persistent_workers=num_workers > 0,
-        worker_init_fn=_worker_init if num_workers > 0 else None,
         prefetch_factor=4 if num_workers > 0 else None,
     )

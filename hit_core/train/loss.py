@@ -37,9 +37,9 @@ def generalized_iou(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
     """Element-wise (GIoU, IoU) of (N, 4) xyxy boxes.
 
     Defined for every box: a negative width or height counts as zero area, so a degenerate
-    prediction gets IoU 0 and a finite GIoU (its corners are still pulled in by the enclosing
-    box when they lie outside the target, and always by the L1 term), and the other boxes of
-    the batch keep their GIoU.
+    prediction gets IoU 0 and a finite GIoU whose gradient never makes it more degenerate (its
+    stray corners are pulled towards the target through the enclosing box; the L1 term does
+    the rest), and the other boxes of the batch keep their GIoU.
     """
     pred_area = (pred[:, 2] - pred[:, 0]).clamp(min=0) * (pred[:, 3] - pred[:, 1]).clamp(min=0)
     target_area = (target[:, 2] - target[:, 0]).clamp(min=0) * (target[:, 3] - target[:, 1]).clamp(min=0)
@@ -48,9 +48,12 @@ def generalized_iou(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
     inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
     union = pred_area + target_area - inter
     iou = inter / union.clamp(min=_EPS)
-    all_points = torch.stack([pred, target])
-    enclosing_wh = (all_points[..., 2:].amax(dim=0) - all_points[..., :2].amin(dim=0)).clamp(min=0)
-    enclosing = enclosing_wh.prod(dim=1)
+    # The enclosing box spans every coordinate of both boxes. For a degenerate prediction
+    # (x1 > x2) taking only x1 for the minimum and x2 for the maximum would reward making the
+    # box more degenerate; spanning all corners only ever pulls stray corners towards the target.
+    xs = torch.cat([pred[:, 0::2], target[:, 0::2]], dim=1)
+    ys = torch.cat([pred[:, 1::2], target[:, 1::2]], dim=1)
+    enclosing = (xs.amax(dim=1) - xs.amin(dim=1)) * (ys.amax(dim=1) - ys.amin(dim=1))
     return iou - (enclosing - union) / enclosing.clamp(min=_EPS), iou
 
 

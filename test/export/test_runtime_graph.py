@@ -111,3 +111,18 @@ def test_twin_branch_fusion_is_exact():
     feeds = {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)}
     for got, expected in zip(_run(fused.SerializeToString(), feeds), _run(model.SerializeToString(), feeds)):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)  # values reach a few hundred
+
+
+def test_runtime_graphs_equal_the_official_compatible_export(runtime_graphs, tiny_network_graph, crossing_dir):
+    from hit_core.export.crops import real_crop_pairs
+    from hit_core.export.onnx_export import official_graph
+
+    official = ort.InferenceSession(official_graph(tiny_network_graph).SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+    template_session = ort.InferenceSession(runtime_graphs.template, providers=["CPUExecutionProvider"])
+    search_session = ort.InferenceSession(runtime_graphs.search, providers=["CPUExecutionProvider"])
+    for pair in real_crop_pairs([crossing_dir], pairs_per_source=3):
+        (expected, _) = official.run(None, {"search": normalize_crop(pair.search), "template": normalize_crop(pair.template)})
+        tokens = template_session.run(None, {"template": pair.template[None]})
+        (box,) = search_session.run(["box"], {"search": pair.search[None], **dict(zip(runtime_graphs.template_tokens, tokens))})
+        np.testing.assert_allclose(box, expected, atol=BOX_TOLERANCE, rtol=0)

@@ -11,9 +11,7 @@ from hit_ros.frame_buffer import FrameRing, LatestSlot, ReceivedFrame
 
 
 def _frame(stamp_ns: int) -> ReceivedFrame:
-    return ReceivedFrame(
-        message=f"msg{stamp_ns}", stamp_ns=stamp_ns, received_ns=stamp_ns, received_monotonic_ns=0, compressed=False
-    )
+    return ReceivedFrame(message=f"msg{stamp_ns}", stamp_ns=stamp_ns, compressed=False)
 
 
 def test_ring_keeps_the_newest_frames_and_matches_stamps_within_tolerance():

@@ -412,7 +412,7 @@ def test_bad_requests_bad_images_and_early_calls_fail_cleanly_and_the_node_keeps
         image(height=0, width=0, step=0, data=array.array("B")),
         image(step=1000),
     ]
-    def publish_until_counted(msg, reason: str, count: int, keep_stamp: bool = False) -> dict:
+    def publish_until_counted(msg, reason: str, count: int, keep_stamp: bool = False) -> None:
         # Depth 1: a message sent right after another may replace it unseen, so send each until it is counted.
         for _ in range(20):
             node.publish_message(msg, None if keep_stamp else node.now_ns())
@@ -426,19 +426,19 @@ def test_bad_requests_bad_images_and_early_calls_fail_cleanly_and_the_node_keeps
                 timeout=1.5,
             )
             if found:
-                return node.latest_diagnostics(lambda v: int(v[f"frames_dropped_{reason}"]) >= count)[1]
+                return
         pytest.fail(f"the node never counted a {reason} drop:\n{node.process.output()[-3000:]}")
 
     for count, bad in enumerate(bad_images, start=1):
-        values = publish_until_counted(bad, "bad_message", count)
+        publish_until_counted(bad, "bad_message", count)
+    status, values = node.latest_diagnostics(lambda v: int(v["frames_dropped_bad_message"]) >= len(bad_images))
+    assert status.level == b"\x01" and "bad image message(s) in 5 s" in status.message, status.message
+    assert values["last_error"].startswith("bad image message dropped: ")
+    assert "unsupported image encoding 'yuv420_weird'" in node.process.output()
     old_frame = array_to_image(frames[2], "rgb8")
     old_frame.header.stamp.sec = node.now_ns() // 1_000_000_000 - 60  # a minute old: too old to track
     old_frame.header.frame_id = "camera"
-    values = publish_until_counted(old_frame, "too_old", 1, keep_stamp=True)
-    status, _ = node.latest_diagnostics(lambda v: int(v["frames_dropped_bad_message"]) >= len(bad_images))
-    assert "unsupported image encoding 'yuv420_weird'" in node.process.output()
-    assert "bad image message" in values["last_error"]
-    assert status.level in (b"\x01", b"\x02")
+    publish_until_counted(old_frame, "too_old", 1, keep_stamp=True)
 
     good_stamp = node.now_ns()
     node.publish_until_answered(frames[3], good_stamp)
@@ -450,6 +450,8 @@ def test_bad_requests_bad_images_and_early_calls_fail_cleanly_and_the_node_keeps
     node.publish_until_answered(frames[4], idle_stamp)
     assert next(msg for _, msg in node.detections if _stamp_ns(msg.header) == idle_stamp).detections == []
     assert node.alive()
+    assert node.process.stop() == 0, "Ctrl-C stops the node cleanly"
+    assert "Traceback" not in node.process.output()
 
 
 def test_lost_target_publishes_empty_arrays_and_compressed_input_works(
@@ -495,17 +497,34 @@ def test_lost_target_publishes_empty_arrays_and_compressed_input_works(
     assert node.alive()
 
 
-def test_a_bad_parameter_stops_start_up_with_one_clear_line(ros_process):
-    process = ros_process(
-        PYTHON, "-m", "hit_ros.tracker_node", "--ros-args", "-r", "__ns:=/live_bad_parameter",
-        "-p", "backend:=tensorrtt", name="bad_parameter",
-    )
-    deadline = time.monotonic() + 60
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        (
+            {"backend": "tensorrtt"},
+            "cannot start: parameter 'backend' must be one of auto, onnxruntime, tensorrt, torch, got 'tensorrtt'",
+        ),
+        ({"checkpoint": "/nonexistent/hit.pth"}, "cannot start: parameter 'checkpoint' names '/nonexistent/hit.pth'"),
+        (
+            {"qos_overrides./live_bad_parameter/image.subscription.reliability": "sometimes", "with_weights": True},
+            "cannot start: invalid qos_overrides parameter: Unexpected QoS override for policy `reliability`",
+        ),
+    ],
+    ids=["backend", "checkpoint", "qos_override"],
+)
+def test_a_bad_parameter_stops_start_up_with_one_clear_line(ros_process, weights, engine_cache, parameters, expected):
+    arguments = [PYTHON, "-m", "hit_ros.tracker_node", "--ros-args", "-r", "__ns:=/live_bad_parameter"]
+    parameters = dict(parameters)
+    if parameters.pop("with_weights", False):
+        parameters.update(checkpoint=weights, backend=_backend(), engine_cache_dir=engine_cache)
+    for name, value in parameters.items():
+        arguments += ["-p", f"{name}:={value}"]
+    process = ros_process(*arguments, name="bad_parameter")
+    deadline = time.monotonic() + 120
     while process.is_running() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert process.popen.returncode == 1
+    assert process.popen.returncode == 1, process.output()[-3000:]
     output = process.output()
-    expected = "cannot start: parameter 'backend' must be one of auto, onnxruntime, tensorrt, torch, got 'tensorrtt'"
     assert expected in output
     assert "Traceback" not in output
 

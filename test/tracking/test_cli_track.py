@@ -79,6 +79,7 @@ def test_errors_are_one_clean_line(short_sequence, tmp_path, capsys):
     for arguments, message in [
         ([str(tmp_path / "missing.mp4")], "neither a file, a folder nor a camera index"),
         ([str(empty)], "no images"),
+        (["97", "--box", "1,2,3,4"], "cannot open '97'"),
         ([str(short_sequence / "img"), "--box", "400,10,20,20"], "entirely outside"),
         ([str(short_sequence / "img"), "--max-frames", "0"], "--max-frames must be at least 1"),
     ]:

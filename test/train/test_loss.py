@@ -87,3 +87,16 @@ def test_loss_is_float32_under_bfloat16_predictions():
     pred = torch.tensor([[[0.5, 0.5, 0.2, 0.2]]], dtype=torch.bfloat16)
     terms = box_loss(pred, torch.tensor([[0.4, 0.4, 0.2, 0.2]]), LossConfig())
     assert terms.total.dtype == torch.float32
+
+
+def test_giou_never_pushes_a_degenerate_box_to_be_more_degenerate():
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.rand(512, 2, generator=generator)
+    sizes = torch.rand(512, 2, generator=generator) * 0.3 - 0.2  # many negative widths/heights
+    pred = torch.cat([centres, sizes], dim=1)[:, None].requires_grad_(True)
+    target = torch.cat([torch.rand(512, 2, generator=generator) * 0.6,
+                        0.05 + torch.rand(512, 2, generator=generator) * 0.3], dim=1)
+    box_loss(pred, target, LossConfig(l1_weight=0.0)).total.backward()
+    negative = sizes < 0
+    assert negative.any()
+    assert (pred.grad[:, 0, 2:][negative] <= 1e-9).all(), "GIoU gradient shrinks a negative size further"

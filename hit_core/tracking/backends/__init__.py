@@ -36,6 +36,7 @@ __all__ = [
     "BACKEND_NAMES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PRECISIONS",
     "SEARCH_SIZE",
     "TEMPLATE_SIZE",
     "SCORE_MAP_SIZE",
