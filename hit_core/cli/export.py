@@ -74,7 +74,8 @@ def _int8(args: argparse.Namespace) -> None:
         args.variant, args.output, args.int8_report or calibration, cache_dir=args.cache_dir,
         max_frames=args.int8_frames,
     )
-    print("INT8 vs FP32 tracking (both free-running from the first ground-truth box):")
+    print("INT8 vs FP32, box-centre distance in image pixels: 'same' = both networks on identical crops (around the "
+          "previous ground truth); 'free' = two trackers running on their own (includes drift):")
     print(DEVIATION_HEADER)
     for deviation in deviations:
         print(deviation.row())

@@ -123,3 +123,16 @@ def test_errors_are_clear(ort_backend, tiny_checkpoint, cache_dir, crop_pairs):
     fresh.close()
     with pytest.raises(BackendError, match="closed"):
         fresh.set_template(crop_pairs[0].template)
+
+
+def test_int8_report_on_a_real_sequence(tiny_checkpoint, cache_dir, crossing_dir, ort_backend):
+    from hit_core.export.int8 import DEVIATION_HEADER, compare_int8_to_fp32
+    from hit_core.export.model_cache import runtime_graph_files, weights_source
+
+    runtime_graph_files(weights_source("tiny", tiny_checkpoint), precision="int8", cache_dir=cache_dir,
+                        calibration_sources=[crossing_dir])
+    (row,) = compare_int8_to_fp32("tiny", tiny_checkpoint, [crossing_dir], cache_dir=cache_dir, max_frames=6)
+    assert row.sequence == "Crossing" and row.frames == 5
+    assert 0 <= row.same_crop_px_median <= row.same_crop_px_p95 <= row.same_crop_px_max < 100
+    assert 0 <= row.free_iou_mean <= 1 and np.isfinite(row.free_px_median)
+    assert len(row.row().split()) == len(DEVIATION_HEADER.split()) - 5  # "same med", ... are two words each
