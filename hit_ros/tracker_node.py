@@ -33,10 +33,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
+from hit_core.data.image_messages import ImageMessageError, check_image, compressed_to_array, image_to_array
 from hit_core.errors import ConfigError, HitError
 from hit_ros.diagnostics import NodeTelemetry, TrackerState, diagnostic_status
 from hit_ros.frame_buffer import FrameRing, LatestSlot, ReceivedFrame
-from hit_ros.image_conversion import ImageMessageError, check_image, compressed_to_array, image_to_array
 from hit_ros.parameters import NodeParameters, declare_parameters
 from hit_ros.srv import SetTarget
 

@@ -9,6 +9,7 @@ and still fails when ``install_requires`` misses something that ``import hit_cor
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1"}
+# pip itself runs from this environment, but must not see packages that PYTHONPATH adds (under the ROS
+# environment that includes the colcon install space, whose hit_ros metadata would pass as "installed").
+PIP_ENV = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
 
 
 def _core_requirements(wheel: Path) -> list[str]:
@@ -73,7 +77,8 @@ def test_pip_install_gives_hit_core_without_ros_or_torch(repo_root: Path, tmp_pa
 
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
+                    "-w", str(tmp_path / "dist"), str(source)],
+                   env=PIP_ENV, check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packaged = set(archive.namelist())
@@ -84,7 +89,7 @@ def test_pip_install_gives_hit_core_without_ros_or_torch(repo_root: Path, tmp_pa
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+                   env=PIP_ENV, check=True, capture_output=True, timeout=300)
     site_packages = Path(subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         env=CLEAN_ENV, check=True, capture_output=True, text=True).stdout.strip())

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hit_core.data.image_messages import compressed_to_array, image_to_array
 from hit_core.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:
@@ -65,17 +66,6 @@ VISION_MSGS_DEFINITIONS: dict[str, str] = {
     "Detection2DArray": "std_msgs/Header header\nDetection2D[] detections\n",
 }
 
-# Raw sensor_msgs/Image encodings: channels and the colour name Tracker.track() takes.
-_RAW_LAYOUTS: dict[str, tuple[int, str]] = {
-    "rgb8": (3, "rgb"),
-    "bgr8": (3, "bgr"),
-    "rgba8": (4, "rgba"),
-    "bgra8": (4, "bgra"),
-    "mono8": (1, "gray"),
-    "8UC1": (1, "gray"),
-    "8UC3": (3, "bgr"),
-    "8UC4": (4, "bgra"),
-}
 _CUSTOM_NAME = "hit_ros.sequence"
 _CUSTOM_RATE = "hit_ros.rate_hz"
 
@@ -135,34 +125,18 @@ def _stamp_ns(header: Any) -> int:
 def image_from_message(message: Any, msgtype: str) -> tuple[np.ndarray, str]:
     """Decode an image message to ``(array, color)`` for ``Tracker.track(array, color=color)``.
 
-    Raw ``sensor_msgs/Image`` becomes a zero-copy H x W x C (or H x W for mono) view that
-    honours ``step`` padding; ``CompressedImage`` (jpeg/png) is decoded by OpenCV to BGR
-    (the decoder ``hit eval`` uses for image files). Raises DatasetError for encodings the
-    tracker cannot use.
+    Raw ``sensor_msgs/Image`` becomes a zero-copy view that honours ``step`` padding (see
+    :func:`hit_core.data.image_messages.image_to_array` for the encodings). ``CompressedImage``
+    (jpeg/png) is decoded to BGR exactly as ``cv2.imread(..., IMREAD_COLOR)`` reads the same
+    bytes from a file, so a bag tracks on the pixels ``hit eval`` tracks on. Raises
+    :class:`~hit_core.data.image_messages.ImageMessageError` (a DatasetError) for messages
+    the tracker cannot use.
     """
     if msgtype == COMPRESSED_IMAGE_TYPE:
-        return _decode_compressed(message), "bgr"
+        return compressed_to_array(message, mode="color")
     if msgtype != IMAGE_TYPE:
         raise DatasetError(f"{msgtype} is not an image type; expected one of {', '.join(IMAGE_TYPES)}")
-    layout = _RAW_LAYOUTS.get(message.encoding)
-    if layout is None:
-        raise DatasetError(
-            f"image encoding {message.encoding!r} is not supported; supported: {', '.join(_RAW_LAYOUTS)} "
-            f"(or sensor_msgs/CompressedImage)"
-        )
-    channels, color = layout
-    height, width, step = int(message.height), int(message.width), int(message.step)
-    if height <= 0 or width <= 0:
-        raise DatasetError(f"image message has zero size ({width}x{height})")
-    if step < width * channels:
-        raise DatasetError(f"image step {step} is smaller than width*channels = {width * channels}")
-    data = np.asarray(message.data, dtype=np.uint8)
-    if data.size < step * height:
-        raise DatasetError(f"image data holds {data.size} bytes, expected step*height = {step * height}")
-    rows = data[: step * height].reshape(height, step)[:, : width * channels]
-    if channels == 1:
-        return rows, color
-    return rows.reshape(height, width, channels), color
+    return image_to_array(message)
 
 
 def bgr_copy(image: np.ndarray, color: str) -> np.ndarray:
@@ -180,17 +154,6 @@ def bgr_copy(image: np.ndarray, color: str) -> np.ndarray:
     if color not in conversions:
         raise DatasetError(f"unknown colour order {color!r}; expected bgr, rgb, rgba, bgra or gray")
     return cv2.cvtColor(image, conversions[color])
-
-
-def _decode_compressed(message: Any) -> np.ndarray:
-    import cv2
-
-    if "compressedDepth" in message.format:
-        raise DatasetError(f"compressed depth images ({message.format!r}) cannot be tracked; use a colour topic")
-    image = cv2.imdecode(np.asarray(message.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"cannot decode compressed image (format {message.format!r}); expected jpeg or png")
-    return image
 
 
 # ----------------------------------------------------------------------------- writing
@@ -330,7 +293,7 @@ def _compressed_message(image_path: Path, header: Any, types: Any) -> tuple[Any,
     if suffix not in formats:
         raise DatasetError(f"{image_path}: only jpeg and png frames can be stored compressed; use raw images")
     message = types[COMPRESSED_IMAGE_TYPE](header=header, format=formats[suffix], data=data)
-    height, width = _decode_compressed(message).shape[:2]
+    height, width = compressed_to_array(message, mode="color")[0].shape[:2]
     return message, (height, width)
 
 

@@ -21,19 +21,6 @@ from typing import Any
 from hit_core.errors import ConfigError
 
 VARIANTS = ("tiny", "small", "base")
-#: Loader names accepted in ``data.*.<entry>.loader``: the readers of ``hit_core.data`` plus COCO.
-LOADERS = (
-    "coco",
-    "folder",
-    "got10k",
-    "lasot",
-    "lasot_ext",
-    "nfs",
-    "otb",
-    "trackingnet",
-    "uav123",
-    "uav123_10fps",
-)
 #: Keys that may differ between a checkpoint's run and a resumed run (they do not change what is computed).
 RESUME_FREE_KEYS = (
     "train.epochs",
@@ -41,7 +28,9 @@ RESUME_FREE_KEYS = (
     "train.log_interval",
     "train.output_dir",
     "train.checkpoint_interval",
+    "train.keep_last_epochs",
     "train.tensorboard",
+    "train.device",
     "validation.",
     "data.val.",
 )
@@ -59,7 +48,8 @@ def _path(default: str | None = None) -> Any:
 class DatasetSpec:
     """One training or validation data source."""
 
-    loader: str = field(default="folder", metadata=_choices(*LOADERS))
+    #: A name of ``hit_core.data.load_dataset`` (folder, lasot, got10k, trackingnet, ...) or "coco".
+    loader: str = "folder"
     root: str | None = _path()
     split: str | None = None
     #: Relative sampling weight of this source (0 disables it).
@@ -199,6 +189,7 @@ class TrainingConfig:
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: Augmentation of "still" pairs (template and search cut from one frame); null = ``augment``.
+    #: (A ``still_augment.<key>=`` override on a recipe without this section starts from the defaults.)
     still_augment: AugmentConfig | None = None
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -439,9 +430,17 @@ def _check(condition: bool, message: str) -> None:
 def validate(config: TrainingConfig) -> None:
     """Raise ConfigError naming the first inconsistent value and how to fix it."""
     _check(bool(config.data.train), "data.train lists no dataset; add at least one entry (see training/*.yaml)")
+    from hit_core.data import dataset_names
+
+    loaders = [*dataset_names(), "coco"]
     for section, entries in (("data.train", config.data.train), ("data.val", config.data.val)):
         for name, spec in entries.items():
             key = f"{section}.{name}"
+            _check(
+                spec.loader in loaders,
+                f"{key}.loader = {spec.loader!r} is not a known dataset{_suggest(spec.loader, loaders)}; "
+                f"choose one of {', '.join(loaders)}",
+            )
             _check(spec.ratio >= 0, f"{key}.ratio must be >= 0, got {spec.ratio}")
             if spec.ratio > 0:
                 _check(
@@ -508,7 +507,8 @@ def validate(config: TrainingConfig) -> None:
     if validation.samples > 0:
         _check(
             any(spec.ratio > 0 for spec in config.data.val.values()),
-            "validation.samples > 0 but data.val has no entry with a positive ratio; add one or set validation.samples=0",
+            "validation.samples > 0 but data.val has no entry with a positive ratio; "
+            "add one or set validation.samples=0",
         )
     model = config.model
     if model.init_checkpoint is None and model.backbone_init == "imagenet":

@@ -8,7 +8,8 @@ NCCL is used between GPUs, gloo on CPUs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -72,10 +73,16 @@ def start(context: DistributedContext, device: torch.device) -> None:
     )
 
 
-def stop(context: DistributedContext) -> None:
-    """Leave the process group (after a barrier, so no process exits while others still talk to it)."""
+def stop(context: DistributedContext, wait: bool = True) -> None:
+    """Leave the process group.
+
+    ``wait``: after a barrier, so no process exits while others still talk to it (normal end).
+    After an error pass False: the others may be blocked in a different collective, and
+    torchrun ends them once this process exits with the error.
+    """
     if context.distributed and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+        if wait:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
@@ -91,3 +98,16 @@ def barrier(context: DistributedContext) -> None:
     if context.distributed:
         torch.distributed.barrier()
 
+
+
+@contextmanager
+def joined(context: DistributedContext, device: torch.device) -> Iterator[None]:
+    """Inside: this process is in the process group (if there is one). Left cleanly on success,
+    without waiting for the others after an error."""
+    start(context, device)
+    try:
+        yield
+    except BaseException:
+        stop(context, wait=False)
+        raise
+    stop(context)

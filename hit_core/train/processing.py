@@ -198,7 +198,7 @@ class PairProcessor:
             flip = rng.random() < augment.flip_prob
             flips = (flip, flip)
         outputs = []
-        for (crop, box), flip in zip((template, search), flips):
+        for (crop, box), flip in zip((template, search), flips, strict=True):
             if gray:
                 crop = to_gray(crop)
             if flip:

@@ -84,8 +84,10 @@ def _select(sequences: SequenceABC, names: list[str], entry: str) -> list[Sequen
     by_name = {seq.name: seq for seq in sequences}
     missing = [name for name in names if name not in by_name]
     if missing:
-        hints = [f"{name} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, by_name, 1)) else name
-                 for name in missing]
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, by_name, 1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
         raise DatasetError(f"{entry}: sequences not found: {', '.join(hints)}")
     return [by_name[name] for name in names]
 

@@ -18,12 +18,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hit_core.errors import HitError
+from hit_core.errors import ConfigError, HitError
+from hit_core.models.checkpoint import load_into
 from hit_core.train import distributed
+from hit_core.train.checkpoint import check_resumable, last_file, read_training_state, save_training_state
 from hit_core.train.config import TrainingConfig, output_dir
 from hit_core.train.distributed import DistributedContext
+from hit_core.train.loader import (
+    TRAIN_STREAM,
+    VALIDATION_STREAM,
+    EpochSampler,
+    PairDataset,
+    ShardSampler,
+    make_loader,
+)
 from hit_core.train.logs import MetricsLog, say
 from hit_core.train.loss import LossTerms, box_loss
+from hit_core.train.processing import PairProcessor
+from hit_core.train.sampler import PairSampler, build_sources
 
 _TERMS = ("loss", "giou", "l1", "iou")
 _MODEL_STREAM = 2
@@ -50,7 +62,7 @@ class _Setup:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler | None
     train_loader: torch.utils.data.DataLoader
-    train_sampler: object
+    train_sampler: EpochSampler
     val_loader: torch.utils.data.DataLoader | None
     steps_per_epoch: int
 
@@ -69,7 +81,7 @@ def steps_per_epoch(config: TrainingConfig, world_size: int) -> int:
     """Optimizer steps per epoch and process: samples_per_epoch // (batch_size * processes)."""
     steps = config.train.samples_per_epoch // (config.train.batch_size * world_size)
     if steps < 1:
-        raise HitError(
+        raise ConfigError(
             f"train.samples_per_epoch={config.train.samples_per_epoch} gives no full batch of "
             f"{config.train.batch_size} for each of {world_size} processes; raise samples_per_epoch"
         )
@@ -111,18 +123,9 @@ def build_optimizer(
     return optimizer, scheduler
 
 
-def _loaders(config: TrainingConfig, context: DistributedContext, device: torch.device, steps: int):
-    from hit_core.train.loader import (
-        TRAIN_STREAM,
-        VALIDATION_STREAM,
-        EpochSampler,
-        PairDataset,
-        ShardSampler,
-        make_loader,
-    )
-    from hit_core.train.processing import PairProcessor
-    from hit_core.train.sampler import PairSampler, build_sources
-
+def _loaders(
+    config: TrainingConfig, context: DistributedContext, device: torch.device, steps: int
+) -> tuple[torch.utils.data.DataLoader, EpochSampler, torch.utils.data.DataLoader | None]:
     sampling = config.data.sampling
     processor = PairProcessor(config)
     run = config.train
@@ -130,7 +133,8 @@ def _loaders(config: TrainingConfig, context: DistributedContext, device: torch.
     train_sources = build_sources(config.data.train, sampling)
     if context.is_main:
         for source in train_sources:
-            say(f"train data {source.name}: {len(source)} usable {source.spec.mode} sources, ratio {source.spec.ratio:g}")
+            say(f"train data {source.name}: {len(source)} usable sequences ({source.spec.mode} pairs), "
+                f"ratio {source.spec.ratio:g}")
     train_dataset = PairDataset(PairSampler(train_sources, sampling), processor, run.seed, TRAIN_STREAM)
     train_sampler = EpochSampler(run.batch_size, steps, context.rank, context.world_size)
     train_loader = make_loader(train_dataset, train_sampler, run.batch_size, run.num_workers, pin)
@@ -143,9 +147,7 @@ def _loaders(config: TrainingConfig, context: DistributedContext, device: torch.
     return train_loader, train_sampler, val_loader
 
 
-def _prepare(config: TrainingConfig, context: DistributedContext) -> _Setup:
-    device = distributed.select_device(config.train.device, context)
-    distributed.start(context, device)
+def _prepare(config: TrainingConfig, context: DistributedContext, device: torch.device) -> _Setup:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     steps = steps_per_epoch(config, context.world_size)
@@ -198,7 +200,7 @@ def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
 
 def _means(sums: torch.Tensor, count: int, context: DistributedContext) -> dict[str, float]:
     totals = distributed.sum_across(torch.cat([sums, sums.new_tensor([count])]), context).cpu()
-    return {name: float(value) / float(totals[-1]) for name, value in zip(_TERMS, totals[:-1])}
+    return {name: float(value) / float(totals[-1]) for name, value in zip(_TERMS, totals[:-1], strict=True)}
 
 
 def validate(setup: _Setup) -> dict[str, float]:
@@ -219,9 +221,6 @@ def validate(setup: _Setup) -> dict[str, float]:
 
 
 def _resume(setup: _Setup, path: Path) -> tuple[int, int]:
-    from hit_core.models.checkpoint import load_into
-    from hit_core.train.checkpoint import check_resumable, read_training_state
-
     state = read_training_state(path)
     check_resumable(state, setup.config, path)
     load_into(setup.core, state["net"])
@@ -240,8 +239,6 @@ def _resume(setup: _Setup, path: Path) -> tuple[int, int]:
 
 def resolve_resume(resume: str | Path | None, run_dir: Path) -> Path | None:
     """``"auto"``: ``<run>/checkpoints/last.pth`` if present (else start fresh); a path: that file."""
-    from hit_core.train.checkpoint import last_file
-
     if resume is None:
         return None
     if str(resume) == "auto":
@@ -252,79 +249,93 @@ def resolve_resume(resume: str | Path | None, run_dir: Path) -> Path | None:
 
 def train(
     config: TrainingConfig,
-    context: DistributedContext = DistributedContext(),
+    context: DistributedContext | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or resume, see :func:`resolve_resume`) until ``train.epochs``; checkpoints and logs go to the run folder."""
-    from tqdm import tqdm
+    """Train (or resume, see :func:`resolve_resume`) until ``train.epochs``.
 
-    from hit_core.train.checkpoint import save_training_state
-
+    Checkpoints and logs go to the run folder (``train.output_dir``). ``context``: this
+    process's place in a torchrun job (None: a single process).
+    """
+    context = context or DistributedContext()
     run_dir = output_dir(config)
     resume_path = resolve_resume(resume, run_dir)
-    setup = _prepare(config, context)
-    start_epoch, step = _resume(setup, resume_path) if resume_path is not None else (0, 0)
-    run = config.train
-    log = MetricsLog(run_dir, run.tensorboard, start_epoch if resume_path else None, step) if context.is_main else None
-    if context.is_main:
-        say(f"HiT-{config.model.variant}: {sum(p.numel() for p in setup.core.parameters()):,} parameters on "
-            f"{setup.device}, {context.world_size} process(es) x batch {run.batch_size}, "
-            f"{setup.steps_per_epoch} steps/epoch, epochs {start_epoch + 1}..{run.epochs}, run folder {run_dir}")
-    last = None
-    try:
-        for epoch in range(start_epoch + 1, run.epochs + 1):
-            torch.manual_seed(_derived_seed(run.seed, _MODEL_STREAM, epoch, context.rank))
-            setup.train_sampler.set_epoch(epoch)
-            bar = tqdm(total=setup.steps_per_epoch, desc=f"epoch {epoch}/{run.epochs}", leave=False,
-                       disable=not (progress and context.is_main), dynamic_ncols=True)
-            sums = torch.zeros(len(_TERMS), device=setup.device)
-            count = 0
-            tick = time.perf_counter()
-            for index, batch in enumerate(setup.train_loader, start=1):
-                terms = _step(setup, batch)
-                step += 1
-                sums += _terms_vector(terms, len(batch["search"]))
-                count += len(batch["search"])
-                bar.update()
-                if index % run.log_interval == 0 or index == setup.steps_per_epoch:
-                    means = _means(sums, count, context)
-                    elapsed = time.perf_counter() - tick
-                    if not np.isfinite(means["loss"]):
-                        raise HitError(
-                            f"training diverged at epoch {epoch}, step {step} (loss {means['loss']}); lower optim.lr "
-                            f"or keep optim.grad_clip_norm > 0, then resume from the last checkpoint"
-                        )
-                    row = {"epoch": epoch, "step": step, "split": "train", **means,
-                           **_learning_rates(setup.optimizer),
-                           "pairs_per_s": count * context.world_size / elapsed, "elapsed_s": elapsed}
+    if resume is not None and resume_path is None and context.is_main:
+        say(f"no checkpoint at {last_file(run_dir)}: starting a new run")
+    device = distributed.select_device(config.train.device, context)
+    with distributed.joined(context, device):
+        setup = _prepare(config, context, device)
+        start_epoch, step = _resume(setup, resume_path) if resume_path is not None else (0, 0)
+        run = config.train
+        log = None
+        if context.is_main:
+            log = MetricsLog(run_dir, run.tensorboard, start_epoch if resume_path else None, step)
+            say(f"HiT-{config.model.variant}: {sum(p.numel() for p in setup.core.parameters()):,} parameters on "
+                f"{device}, {context.world_size} process(es) x batch {run.batch_size}, "
+                f"{setup.steps_per_epoch} steps/epoch, epochs {start_epoch + 1}..{run.epochs}, run folder {run_dir}")
+        last = None
+        try:
+            for epoch in range(start_epoch + 1, run.epochs + 1):
+                step = _train_epoch(setup, epoch, step, log, progress)
+                setup.scheduler.step()
+                if setup.val_loader is not None and (epoch % config.validation.interval == 0 or epoch == run.epochs):
+                    means = validate(setup)
                     if log is not None:
-                        log.write(row)
-                    bar.set_postfix(loss=f"{means['loss']:.4f}", iou=f"{means['iou']:.3f}",
-                                    pairs_s=f"{row['pairs_per_s']:.1f}")
-                    sums.zero_()
-                    count = 0
-                    tick = time.perf_counter()
-            bar.close()
-            setup.scheduler.step()
-            if setup.val_loader is not None and (epoch % config.validation.interval == 0 or epoch == run.epochs):
-                means = validate(setup)
-                if log is not None:
-                    log.write({"epoch": epoch, "step": step, "split": "val", **means})
-                    say(f"epoch {epoch}: validation loss {means['loss']:.4f}, IoU {means['iou']:.3f}")
-            if context.is_main:
-                last = save_training_state(run_dir, setup.core, config.model.variant, epoch, step, setup.optimizer,
-                                           setup.scheduler, setup.scaler, config, context.world_size)
-            distributed.barrier(context)
-    finally:
-        if log is not None:
-            log.close()
-        distributed.stop(context)
+                        log.write({"epoch": epoch, "step": step, "split": "val", **means})
+                        say(f"epoch {epoch}: validation loss {means['loss']:.4f}, IoU {means['iou']:.3f}")
+                if context.is_main:
+                    last = save_training_state(run_dir, setup.core, config.model.variant, epoch, step,
+                                               setup.optimizer, setup.scheduler, setup.scaler, config,
+                                               context.world_size)
+                distributed.barrier(context)
+        finally:
+            if log is not None:
+                log.close()
     return TrainResult(run_dir, last, max(start_epoch, run.epochs), step)
 
 
+def _train_epoch(setup: _Setup, epoch: int, step: int, log: MetricsLog | None, progress: bool) -> int:
+    """One epoch of optimisation with interval logging; returns the global step count after it."""
+    from tqdm import tqdm
+
+    run, context = setup.config.train, setup.context
+    torch.manual_seed(_derived_seed(run.seed, _MODEL_STREAM, epoch, context.rank))
+    setup.train_sampler.set_epoch(epoch)
+    bar = tqdm(total=setup.steps_per_epoch, desc=f"epoch {epoch}/{run.epochs}", leave=False,
+               disable=not (progress and context.is_main), dynamic_ncols=True)
+    sums = torch.zeros(len(_TERMS), device=setup.device)
+    count = 0
+    tick = time.perf_counter()
+    for index, batch in enumerate(setup.train_loader, start=1):
+        terms = _step(setup, batch)
+        step += 1
+        sums += _terms_vector(terms, len(batch["search"]))
+        count += len(batch["search"])
+        bar.update()
+        if index % run.log_interval and index != setup.steps_per_epoch:
+            continue
+        means = _means(sums, count, context)
+        elapsed = time.perf_counter() - tick
+        if not np.isfinite(means["loss"]):
+            raise HitError(
+                f"training diverged at epoch {epoch}, step {step} (loss {means['loss']}); lower optim.lr "
+                f"or keep optim.grad_clip_norm > 0, then resume from the last checkpoint"
+            )
+        row = {"epoch": epoch, "step": step, "split": "train", **means, **_learning_rates(setup.optimizer),
+               "pairs_per_s": count * context.world_size / elapsed, "elapsed_s": elapsed}
+        if log is not None:
+            log.write(row)
+        bar.set_postfix(loss=f"{means['loss']:.4f}", iou=f"{means['iou']:.3f}", pairs_s=f"{row['pairs_per_s']:.1f}")
+        sums.zero_()
+        count = 0
+        tick = time.perf_counter()
+    bar.close()
+    return step
+
+
 def measure_throughput(
-    config: TrainingConfig, context: DistributedContext = DistributedContext(), steps: int = 50, warmup: int = 10
+    config: TrainingConfig, context: DistributedContext | None = None, steps: int = 50, warmup: int = 10
 ) -> dict[str, float | int | str]:
     """Training speed in pairs/s over all processes, after ``warmup`` steps.
 
@@ -334,15 +345,16 @@ def measure_throughput(
     """
     if steps < 1 or warmup < 0:
         raise HitError(f"benchmark needs steps >= 1 and warmup >= 0, got {steps} and {warmup}")
+    context = context or DistributedContext()
     config = copy.deepcopy(config)
     config.train.samples_per_epoch = (steps + warmup) * config.train.batch_size * context.world_size
     config.validation.samples = 0
-    setup = _prepare(config, context)
-    synchronize = torch.cuda.synchronize if setup.device.type == "cuda" else (lambda: None)
-    try:
+    device = distributed.select_device(config.train.device, context)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with distributed.joined(context, device):
+        setup = _prepare(config, context, device)
         setup.train_sampler.set_epoch(1)
         batches = iter(setup.train_loader)
-        batch = None
         for _ in range(warmup):
             batch = next(batches)
             _step(setup, batch)
@@ -360,12 +372,10 @@ def measure_throughput(
             _step(setup, resident)
         synchronize()
         compute = time.perf_counter() - start
-    finally:
-        distributed.stop(context)
     pairs = steps * config.train.batch_size * context.world_size
     return {
         "variant": config.model.variant,
-        "device": str(setup.device) if setup.device.type == "cpu" else torch.cuda.get_device_name(setup.device),
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "processes": context.world_size,
         "batch_size": config.train.batch_size,
         "precision": config.optim.precision,

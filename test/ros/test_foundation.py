@@ -206,7 +206,7 @@ def test_install_space_holds_the_whole_package(repo_root: Path) -> None:
 
     share = Path(get_package_share_directory("hit_ros"))
     for source_dir in ("launch", "config"):
-        for source in (repo_root / source_dir).iterdir():
+        for source in filter(Path.is_file, (repo_root / source_dir).iterdir()):
             assert (share / source_dir / source.name).is_file(), f"{source_dir}/{source.name} is not installed"
     assert (share / "srv" / "SetTarget.srv").is_file()
 

@@ -130,3 +130,11 @@ def test_differing_keys_lists_nested_changes():
     b["optim"]["lr"] = 1.0
     b["train"]["epochs"] = 3
     assert differing_keys(a, b) == ["optim.lr", "train.epochs"]
+
+
+def test_unknown_loader_is_refused_with_a_suggestion(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {backbone_init: scratch}\nvalidation: {samples: 0}\n"
+                      "data:\n  train:\n    a: {loader: lasott, root: /x}\n")
+    with pytest.raises(ConfigError, match="did you mean lasot"):
+        load_config(recipe)

@@ -52,6 +52,6 @@ def test_batches_do_not_depend_on_the_number_of_workers(dataset):
         sampler = EpochSampler(batch_size=2, steps=2)
         sampler.set_epoch(1)
         batches.append(list(make_loader(dataset, sampler, 2, workers, pin_memory=False)))
-    for in_process, in_workers in zip(*batches):
+    for in_process, in_workers in zip(*batches, strict=True):
         assert torch.equal(in_process["search"], in_workers["search"])
         assert torch.equal(in_process["search_box"], in_workers["search_box"])

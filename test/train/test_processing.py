@@ -48,7 +48,7 @@ def test_search_label_box_covers_the_target_in_the_crop(shared_sequences, name):
         shifted = pixels + np.array([0.2 * pixels[2], 0, 0, 0])
         wrong = np.abs(box_patch(crop, shifted) - reference).mean()
         assert error < 10, f"seed {seed}: crop under the label differs from the target by {error:.1f} grey levels"
-        assert error < wrong, f"seed {seed}: a box shifted by 20% of its width matches better ({wrong:.1f} <= {error:.1f})"
+        assert error < wrong, f"seed {seed}: a box shifted by 20% of its width matches better ({wrong:.1f})"
         flipped_crop, flipped_box = flip_crop(crop, box)
         flipped_error = np.abs(
             box_patch(np.ascontiguousarray(flipped_crop), flipped_box * SEARCH_SIZE) - reference[:, ::-1]

@@ -37,6 +37,24 @@ def _train_rows(run_dir):
             for row in read_metrics(run_dir / "metrics.csv") if row["split"] == "train"]
 
 
+def test_hit_train_learns_on_a_shared_sequence(repo_root, data_dir, tmp_path):
+    """12 steps of `hit train` on OTB100/Car4 with little jitter: the loss falls and the boxes start to overlap."""
+    run_dir = tmp_path / "learn"
+    args = ["train", str(repo_root / "training" / "shared_data_smoke.yaml"), *_overrides(data_dir, run_dir),
+            "data.train.sequences.sequences=[OTB100/Car4]", "data.train.stills.ratio=0",
+            "processing.search_center_jitter=0.5", "processing.search_scale_jitter=0.1", "augment.flip_prob=0",
+            "optim.lr=1e-3", "train.epochs=3", "train.samples_per_epoch=16", "train.batch_size=4",
+            "train.log_interval=1", "validation.samples=0", "train.tensorboard=false", "--no-progress"]
+    assert main(args) == 0
+    rows = [row for row in read_metrics(run_dir / "metrics.csv") if row["split"] == "train"]
+    assert len(rows) == 12
+    losses = [float(row["loss"]) for row in rows]
+    ious = [float(row["iou"]) for row in rows]
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert last < 0.85 * first, f"loss did not fall: {losses}"
+    assert sum(ious[-4:]) / 4 > sum(ious[:4]) / 4 + 0.05, f"IoU did not rise: {ious}"
+
+
 RESUME = ("train.samples_per_epoch=4", "train.batch_size=2", "train.log_interval=1", "validation.samples=2",
           "validation.interval=1", "train.checkpoint_interval=2", "train.keep_last_epochs=0")
 
@@ -89,6 +107,25 @@ def test_checkpoint_holds_the_run_and_loads_into_the_tracker(repo_root, data_dir
     rows = read_metrics(run_dir / "metrics.csv")
     assert [row["split"] for row in rows] == ["train"] and float(rows[0]["pairs_per_s"]) > 0
     assert any((run_dir / "tensorboard").iterdir())
+
+
+def test_backbone_starts_from_the_imagenet_levit_file_without_its_attention_biases(repo_root, data_dir, tmp_path):
+    from hit_core.models import create_model
+
+    body = {key.removeprefix("backbone.body."): value for key, value in create_model("tiny").state_dict().items()
+            if key.startswith("backbone.body.")}
+    generator = torch.Generator().manual_seed(0)
+    levit = {key: torch.randn(value.shape, generator=generator) if value.is_floating_point() else value
+             for key, value in body.items()}
+    levit["head.l.weight"] = torch.randn(1000, 384)
+    torch.save({"model": levit}, tmp_path / "LeViT-128S-96703c44.pth")
+    config = _config(repo_root, data_dir, tmp_path, "validation.samples=0", "model.backbone_init=imagenet",
+                     f"model.pretrained_backbone={tmp_path / 'LeViT-128S-96703c44.pth'}")
+    weights = build_model(config, torch.device("cpu")).state_dict()
+    assert torch.equal(weights["backbone.body.patch_embed.0.c.weight"], levit["patch_embed.0.c.weight"])
+    assert torch.equal(weights["backbone.body.blocks.0.m.qkv.bn.running_var"], levit["blocks.0.m.qkv.bn.running_var"])
+    biases = [key for key in weights if key.endswith("attention_biases")]
+    assert biases and all(not weights[key].any() for key in biases)
 
 
 def test_a_crash_while_saving_keeps_the_last_good_checkpoint(repo_root, data_dir, tmp_path, monkeypatch):
