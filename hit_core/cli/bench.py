@@ -50,15 +50,20 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hit_core.errors import ConfigError
-    from hit_core.export.benchmark import BenchConfig, check_configs, combine_rounds, format_table, run_in_subprocess
+    from hit_core.export.benchmark import (
+        SUPPORTED_PRECISIONS,
+        BenchConfig,
+        check_configs,
+        combine_rounds,
+        format_table,
+        run_in_subprocess,
+    )
 
     if args.threads < 1 or args.frames < 1 or args.warmup < 0 or args.rounds < 1:
         raise ConfigError("--threads, --frames and --rounds must be at least 1 and --warmup at least 0")
     if args.checkpoint and len(args.variants) != 1:
         raise ConfigError("--checkpoint needs exactly one --variants entry (a checkpoint holds one variant)")
     check_configs(args.variants, args.backends, args.precisions)
-    supported = {"torch": ("fp32",), "onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16"),
-                 "official-onnx": ("fp32",)}
     sequence = args.sequence or _default_sequence()
     configs = [
         BenchConfig(variant, backend, precision, args.threads, sequence, args.frames, args.warmup,
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         for variant in args.variants
         for backend in args.backends
         for precision in args.precisions
-        if precision in supported[backend]
+        if precision in SUPPORTED_PRECISIONS[backend]
     ]
     runs: dict[BenchConfig, list] = {config: [] for config in configs}
     jobs = [config for _ in range(args.rounds) for config in configs]

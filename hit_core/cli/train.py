@@ -20,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override recipe values, e.g. train.batch_size=16 data.train.lasot.root=/data/LaSOT "
              "(dataset roots may also come from HIT_<LOADER>_ROOT, e.g. HIT_LASOT_ROOT)",
     )
-    parser.add_argument(
-        "--resume", nargs="?", const="auto", metavar="CHECKPOINT",
-        help="continue a run: from CHECKPOINT, or without a value from <run>/checkpoints/last.pth if it exists",
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume", action="store_const", const="auto",
+        help="continue the run from <run>/checkpoints/last.pth (a new run if there is none)",
     )
+    resume.add_argument("--resume-from", dest="resume", metavar="CHECKPOINT", help="continue a run from CHECKPOINT")
     parser.add_argument(
         "--benchmark", type=int, metavar="STEPS",
         help="measure training throughput (pairs/s) over STEPS steps instead of training; saves nothing",

@@ -31,6 +31,12 @@ from hit_core.errors import ConfigError, ExportError
 
 STAGES = ("preprocess", "inference", "postprocess", "total")
 REFERENCE_BACKEND = "official-onnx"
+SUPPORTED_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "onnxruntime": ("fp32", "int8"),
+    "torch": ("fp32",),
+    "tensorrt": ("fp32", "fp16"),
+    REFERENCE_BACKEND: ("fp32",),
+}
 
 
 @dataclass(frozen=True)
@@ -120,37 +126,14 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
 
 
 def official_protocol_graph(variant: str, checkpoint: str | None) -> bytes:
-    """The network exported as the official scripts do: opset 11, float inputs, box output only."""
-    import io
+    """The network as the official scripts export it: opset 11, float inputs, the box as the only output."""
+    from onnx.utils import Extractor
 
-    import torch
-
-    from hit_core.export.onnx_export import SEARCH_SHAPE, TEMPLATE_SHAPE, load_model_for_export
+    from hit_core.export.onnx_export import export_network_graph, load_model_for_export
 
     model, _ = load_model_for_export(variant, checkpoint)
-    model = model.fuse()
-
-    class BoxOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, search: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
-            return self.model(search, template)["pred_boxes"]
-
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(
-            BoxOnly().eval(),
-            (torch.zeros(SEARCH_SHAPE), torch.zeros(TEMPLATE_SHAPE)),
-            buffer,
-            input_names=["search", "template"],
-            output_names=["outputs_coord_new"],
-            opset_version=11,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    return buffer.getvalue()
+    network = export_network_graph(model, opset=11)
+    return Extractor(network).extract_model(["search", "template"], ["box"]).SerializeToString()
 
 
 def _run_reference(config: BenchConfig) -> BenchResult:
@@ -227,12 +210,10 @@ def combine_rounds(rounds: Sequence[BenchResult]) -> BenchResult:
 
 def check_configs(variants: Sequence[str], backends: Sequence[str], precisions: Sequence[str]) -> None:
     """Refuse combinations no backend runs (before spending minutes on the others)."""
-    allowed = {"torch": {"fp32"}, "onnxruntime": {"fp32", "int8"}, "tensorrt": {"fp32", "fp16"}, "auto": {"fp32"}}
-    allowed[REFERENCE_BACKEND] = {"fp32"}
     for backend in backends:
-        if backend not in allowed:
-            raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(allowed)}")
-        if not any(precision in allowed[backend] for precision in precisions):
+        if backend not in SUPPORTED_PRECISIONS:
+            raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(SUPPORTED_PRECISIONS)}")
+        if not any(precision in SUPPORTED_PRECISIONS[backend] for precision in precisions):
             raise ConfigError(f"backend {backend} runs none of the precisions {list(precisions)}")
     if not variants:
         raise ConfigError("give at least one variant")

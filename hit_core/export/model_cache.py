@@ -58,7 +58,7 @@ def weights_source(variant: str, checkpoint: str | Path | None) -> WeightsSource
 def _load_network_graph(source: WeightsSource):
     import onnx
 
-    from hit_core.export.onnx_export import network_graph_from_file, read_metadata
+    from hit_core.export.onnx_format import network_graph_from_file, read_metadata
 
     if source.is_onnx:
         graph = onnx.load(str(source.checkpoint))

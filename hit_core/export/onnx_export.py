@@ -1,20 +1,9 @@
 """PyTorch HiT -> ONNX, with a check against PyTorch on real crops.
 
-Two graphs come from one export:
-
-* the **official-compatible file** (what ``hit export`` writes): inputs ``search``
-  (1, 3, 256, 256) and ``template`` (1, 3, 128, 128), float32, ImageNet-normalised RGB
-  (NCHW); outputs ``box`` (1, 4) = (cx, cy, w, h) normalised by 256 in the search crop
-  (the official ``pred_boxes``) and ``score`` (1) = the tracker's confidence
-  (:mod:`hit_core.tracking.confidence`, computed by :func:`corner_confidence_torch`).
-* the **network graph**: the same plus the raw corner maps ``score_tl`` / ``score_br``
-  (1, 1, 16, 16) as outputs. Runtime graphs (:mod:`hit_core.export.runtime_graph`) and
-  TensorRT engines are built from it.
-
-The official-compatible file records, in its ONNX metadata, the variant, the checkpoint's
-sha256 and the names of the internal tensors that hold the two corner maps, so a file
-written by ``hit export`` can be turned back into a network graph without PyTorch (e.g.
-on a robot that has only ONNX Runtime or TensorRT).
+:func:`export_network_graph` exports the network graph and :func:`export_onnx` writes the
+official-compatible file after checking it (both forms: :mod:`hit_core.export.onnx_format`).
+The confidence output ``score`` is the tracker's formula (:mod:`hit_core.tracking.confidence`)
+in torch ops (:func:`corner_confidence_torch`), so it lives inside the graph.
 """
 
 from __future__ import annotations
@@ -32,29 +21,32 @@ import torch
 
 from hit_core.errors import ExportError
 from hit_core.export.crops import CropPair
+from hit_core.export.onnx_format import (
+    MAP_SIDE,
+    NETWORK_OUTPUTS,
+    OFFICIAL_OUTPUTS,
+    ONNX_FORMAT,
+    official_graph,
+    set_metadata,
+)
 
 LOGGER = logging.getLogger("hit_core.export")
 
-ONNX_FORMAT = "hit_ros.onnx/1"
 DEFAULT_OPSET = 17
 SEARCH_SHAPE = (1, 3, 256, 256)
 TEMPLATE_SHAPE = (1, 3, 128, 128)
-OFFICIAL_OUTPUTS = ("box", "score")
-MAP_OUTPUTS = ("score_tl", "score_br")
-NETWORK_OUTPUTS = (*OFFICIAL_OUTPUTS, *MAP_OUTPUTS)
 
 # Tolerances of the PyTorch check, float32 (fixtures README section 7 gives the float32
 # noise of this network: box <= 2e-6, score maps <= 7e-5 for the worst variant).
 BOX_TOLERANCE = 2e-5
 SCORE_TOLERANCE = 1e-4
 
-_MAP_SIDE = 16
 
 
 def _corner_support_torch(score_map: torch.Tensor) -> torch.Tensor:
     batch = score_map.shape[0]
-    probabilities = score_map.reshape(batch, _MAP_SIDE * _MAP_SIDE).softmax(dim=1).reshape(batch, _MAP_SIDE, _MAP_SIDE)
-    cells = torch.arange(_MAP_SIDE, dtype=probabilities.dtype, device=probabilities.device)
+    probabilities = score_map.reshape(batch, MAP_SIDE * MAP_SIDE).softmax(dim=1).reshape(batch, MAP_SIDE, MAP_SIDE)
+    cells = torch.arange(MAP_SIDE, dtype=probabilities.dtype, device=probabilities.device)
     row = torch.round((probabilities.sum(dim=2) * cells).sum(dim=1, keepdim=True))
     col = torch.round((probabilities.sum(dim=1) * cells).sum(dim=1, keepdim=True))
     row_window = ((cells - row).abs() <= 1).to(probabilities.dtype)
@@ -126,7 +118,7 @@ def export_network_graph(model: torch.nn.Module, *, opset: int = DEFAULT_OPSET, 
     except Exception as error:  # the exporter raises many unrelated types; report them as one
         raise ExportError(f"torch.onnx.export failed for HiT-{variant}: {error}") from error
     graph = onnx.load_from_string(buffer.getvalue())
-    _set_metadata(
+    set_metadata(
         graph,
         {
             "hit_ros.format": ONNX_FORMAT,
@@ -138,80 +130,6 @@ def export_network_graph(model: torch.nn.Module, *, opset: int = DEFAULT_OPSET, 
     )
     onnx.checker.check_model(graph)
     return graph
-
-
-def _set_metadata(graph, values: dict[str, str]) -> None:
-    kept = [entry for entry in graph.metadata_props if entry.key not in values]
-    del graph.metadata_props[:]
-    graph.metadata_props.extend(kept)
-    for key, value in values.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-
-
-def read_metadata(graph) -> dict[str, str]:
-    """The ``hit_ros.*`` metadata of an ONNX graph as a dict (empty for foreign files)."""
-    return {entry.key: entry.value for entry in graph.metadata_props if entry.key.startswith("hit_ros.")}
-
-
-def _producer_through_identities(graph, name: str) -> str:
-    producers = {output: node for node in graph.graph.node for output in node.output}
-    node = producers.get(name)
-    while node is not None and node.op_type == "Identity":
-        name = node.input[0]
-        node = producers.get(name)
-    return name
-
-
-def official_graph(network_graph):
-    """The official-compatible graph: the network graph with only ``box`` and ``score`` as outputs.
-
-    The corner maps stay inside the graph (they feed the box); their internal tensor names
-    are recorded in the metadata (``hit_ros.score_tl`` / ``hit_ros.score_br``).
-    """
-    import onnx
-
-    graph = onnx.ModelProto()
-    graph.CopyFrom(network_graph)
-    internal = {name: _producer_through_identities(graph, name) for name in MAP_OUTPUTS}
-    for node in [n for n in graph.graph.node if n.op_type == "Identity" and n.output[0] in MAP_OUTPUTS]:
-        graph.graph.node.remove(node)
-    kept = [output for output in graph.graph.output if output.name in OFFICIAL_OUTPUTS]
-    del graph.graph.output[:]
-    graph.graph.output.extend(kept)
-    _set_metadata(graph, {f"hit_ros.{name}": internal[name] for name in MAP_OUTPUTS})
-    onnx.checker.check_model(graph)
-    return graph
-
-
-def network_graph_from_file(graph):
-    """Turn a loaded ``hit export`` file back into a network graph (maps as outputs again).
-
-    Accepts a network graph unchanged. Raises ExportError for ONNX files that were not
-    written by this project (their corner maps cannot be located).
-    """
-    import onnx
-
-    outputs = [output.name for output in graph.graph.output]
-    if all(name in outputs for name in NETWORK_OUTPUTS):
-        return graph
-    metadata = read_metadata(graph)
-    if metadata.get("hit_ros.format") != ONNX_FORMAT:
-        raise ExportError(
-            f"this ONNX file was not written by `hit export` (format {metadata.get('hit_ros.format')!r}, outputs "
-            f"{outputs}); export it with `hit export --variant V --checkpoint CKPT --output OUT.onnx`"
-        )
-    result = onnx.ModelProto()
-    result.CopyFrom(graph)
-    for name in MAP_OUTPUTS:
-        internal = metadata.get(f"hit_ros.{name}", "")
-        if internal != name:
-            result.graph.node.append(onnx.helper.make_node("Identity", [internal], [name]))
-        result.graph.output.append(
-            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1, 1, _MAP_SIDE, _MAP_SIDE])
-        )
-    onnx.checker.check_model(result)
-    return result
 
 
 def load_model_for_export(variant: str, checkpoint: str | Path | None) -> tuple[torch.nn.Module, str]:

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from hit_core.errors import ExportError
-from hit_core.export import onnx_export
+from hit_core.export import onnx_export, onnx_format
 from hit_core.export.crops import real_crop_pairs
 
 # Fixtures README section 7: float32 box tolerance against the official network.
@@ -20,18 +20,18 @@ def _session(graph) -> ort.InferenceSession:
 
 
 def test_official_graph_has_the_official_interface(tiny_network_graph):
-    graph = onnx_export.official_graph(tiny_network_graph)
+    graph = onnx_format.official_graph(tiny_network_graph)
     inputs = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.graph.input}
     outputs = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.graph.output}
     assert inputs == {"search": [1, 3, 256, 256], "template": [1, 3, 128, 128]}
     assert outputs == {"box": [1, 4], "score": [1]}
-    metadata = onnx_export.read_metadata(graph)
+    metadata = onnx_format.read_metadata(graph)
     assert metadata["hit_ros.variant"] == "tiny"
-    assert metadata["hit_ros.format"] == onnx_export.ONNX_FORMAT
+    assert metadata["hit_ros.format"] == onnx_format.ONNX_FORMAT
 
 
 def test_export_matches_the_official_network(tiny_network_graph, parity_inputs, tiny_reference):
-    session = _session(onnx_export.official_graph(tiny_network_graph))
+    session = _session(onnx_format.official_graph(tiny_network_graph))
     for pair in range(4):
         feeds = {"search": parity_inputs["search"][pair : pair + 1], "template": parity_inputs["template"][pair : pair + 1]}
         box, score = session.run(None, feeds)
@@ -58,21 +58,21 @@ def test_torch_confidence_equals_the_tracker_formula(tiny_reference):
 
 
 def test_exported_file_turns_back_into_a_network_graph(tiny_network_graph, parity_inputs, tiny_reference):
-    official = onnx.load_from_string(onnx_export.official_graph(tiny_network_graph).SerializeToString())
-    network = onnx_export.network_graph_from_file(official)
+    official = onnx.load_from_string(onnx_format.official_graph(tiny_network_graph).SerializeToString())
+    network = onnx_format.network_graph_from_file(official)
     feeds = {"search": parity_inputs["search"][:1], "template": parity_inputs["template"][:1]}
-    outputs = dict(zip(onnx_export.NETWORK_OUTPUTS, _session(network).run(list(onnx_export.NETWORK_OUTPUTS), feeds)))
+    outputs = dict(zip(onnx_format.NETWORK_OUTPUTS, _session(network).run(list(onnx_format.NETWORK_OUTPUTS), feeds)))
     np.testing.assert_allclose(outputs["score_tl"], tiny_reference["score_tl"][0], atol=1e-3, rtol=0)
     np.testing.assert_allclose(outputs["score_br"], tiny_reference["score_br"][0], atol=1e-3, rtol=0)
     foreign = onnx.load_from_string(official.SerializeToString())
     del foreign.metadata_props[:]
     with pytest.raises(ExportError, match="not written by `hit export`"):
-        onnx_export.network_graph_from_file(foreign)
+        onnx_format.network_graph_from_file(foreign)
 
 
 def test_check_against_torch_passes_and_catches_a_wrong_graph(tiny_network_graph, tiny_model, crossing_dir):
     pairs = real_crop_pairs([crossing_dir], pairs_per_source=2)
-    good = onnx_export.official_graph(tiny_network_graph)
+    good = onnx_format.official_graph(tiny_network_graph)
     report = onnx_export.check_against_torch(good.SerializeToString(), tiny_model, pairs)
     assert report.pairs == 2 and report.box_max_abs <= BOX_TOLERANCE
     broken = onnx.ModelProto()

@@ -79,7 +79,7 @@ def test_damaged_cache_is_rebuilt(tiny_checkpoint, tmp_path, crop_pairs, ort_bac
 
 
 def test_exported_onnx_file_works_as_checkpoint(tiny_network_graph, tmp_path, cache_dir, crop_pairs, ort_backend):
-    from hit_core.export.onnx_export import official_graph
+    from hit_core.export.onnx_format import official_graph
 
     path = tmp_path / "tiny.onnx"
     path.write_bytes(official_graph(tiny_network_graph).SerializeToString())
@@ -136,3 +136,32 @@ def test_int8_report_on_a_real_sequence(tiny_checkpoint, cache_dir, crossing_dir
     assert 0 <= row.same_crop_px_median <= row.same_crop_px_p95 <= row.same_crop_px_max < 100
     assert 0 <= row.free_iou_mean <= 1 and np.isfinite(row.free_px_median)
     assert len(row.row().split()) == len(DEVIATION_HEADER.split()) - 5  # "same med", ... are two words each
+
+
+def test_exported_file_tracks_without_torch(tiny_network_graph, tmp_path, crossing_dir):
+    """A robot with only onnxruntime + onnx can run a `hit export` file (torch imports are blocked here)."""
+    import subprocess
+    import sys
+
+    from hit_core.export.onnx_format import official_graph
+
+    model = tmp_path / "tiny.onnx"
+    model.write_bytes(official_graph(tiny_network_graph).SerializeToString())
+    script = f"""
+import sys
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, BlockTorch())
+from hit_core.data.folder import load_folder
+from hit_core.tracking import Tracker
+sequence = load_folder({str(crossing_dir)!r})[0]
+tracker = Tracker.from_options("tiny", {str(model)!r}, backend="onnxruntime", engine_cache_dir={str(tmp_path)!r})
+tracker.initialize(sequence.frame(0), sequence.ground_truth[0])
+result = tracker.track(sequence.frame(1))
+print("ok", "torch" in sys.modules, result.score)
+"""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split()[:2] == ["ok", "False"]

@@ -115,7 +115,7 @@ def test_twin_branch_fusion_is_exact():
 
 def test_runtime_graphs_equal_the_official_compatible_export(runtime_graphs, tiny_network_graph, crossing_dir):
     from hit_core.export.crops import real_crop_pairs
-    from hit_core.export.onnx_export import official_graph
+    from hit_core.export.onnx_format import official_graph
 
     official = ort.InferenceSession(official_graph(tiny_network_graph).SerializeToString(),
                                     providers=["CPUExecutionProvider"])

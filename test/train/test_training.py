@@ -37,6 +37,7 @@ def _train_rows(run_dir):
             for row in read_metrics(run_dir / "metrics.csv") if row["split"] == "train"]
 
 
+@pytest.mark.slow
 def test_hit_train_learns_on_a_shared_sequence(repo_root, data_dir, tmp_path):
     """12 steps of `hit train` on OTB100/Car4 with little jitter: the loss falls and the boxes start to overlap."""
     run_dir = tmp_path / "learn"
@@ -59,6 +60,7 @@ RESUME = ("train.samples_per_epoch=4", "train.batch_size=2", "train.log_interval
           "validation.interval=1", "train.checkpoint_interval=2", "train.keep_last_epochs=0")
 
 
+@pytest.mark.slow
 def test_resumed_run_repeats_the_uninterrupted_run_exactly(repo_root, data_dir, tmp_path):
     straight = tmp_path / "straight"
     train(_config(repo_root, data_dir, straight, *RESUME, "train.epochs=3"), progress=False)
@@ -66,12 +68,14 @@ def test_resumed_run_repeats_the_uninterrupted_run_exactly(repo_root, data_dir, 
     first = train(_config(repo_root, data_dir, split, *RESUME, "train.epochs=1", "validation.samples=0"),
                   progress=False)
     assert first.epoch == 1 and first.step == 2
-    resumed = train(_config(repo_root, data_dir, split, *RESUME, "train.epochs=3"), resume="auto", progress=False)
-    assert resumed.epoch == 3 and resumed.step == 6
+    recipe = str(repo_root / "training" / "shared_data_smoke.yaml")
+    assert main(["train", recipe, *_overrides(data_dir, split), *RESUME, "train.epochs=3", "--resume",
+                 "--no-progress"]) == 0
     assert _train_rows(split) == _train_rows(straight)
     assert len(_train_rows(straight)) == 6
     a = read_training_state(straight / "checkpoints" / "last.pth")
     b = read_training_state(split / "checkpoints" / "last.pth")
+    assert (b["epoch"], b["step"]) == (3, 6)
     assert a["net"].keys() == b["net"].keys()
     for key in a["net"]:
         assert torch.equal(a["net"][key], b["net"][key]), key
