@@ -50,13 +50,12 @@ def _onnx():
     return onnx
 
 
-def _index(model):
-    producers = {output: node for node in model.graph.node for output in node.output}
+def _consumers(model) -> dict[str, list]:
     consumers: dict[str, list] = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    return producers, consumers
+    return consumers
 
 
 def _initializers(model) -> dict:
@@ -158,7 +157,7 @@ def fold_input_normalization(model, input_name: str, mean: np.ndarray, std: np.n
 
     result = onnx.ModelProto()
     result.CopyFrom(model)
-    _, consumers = _index(result)
+    consumers = _consumers(result)
     users = consumers.get(input_name, [])
     if len(users) != 1 or users[0].op_type != "Conv":
         raise ExportError(f"input {input_name!r} must feed exactly one Conv to fold the normalisation into it")
@@ -242,7 +241,7 @@ def fuse_twin_branches(model) -> tuple[object, list[tuple[str, str, str]]]:
     result.CopyFrom(model)
     fused_ends: list[tuple[str, str, str]] = []
     while True:
-        _, consumers = _index(result)
+        consumers = _consumers(result)
         outputs = {value.name for value in result.graph.output}
         pair = next(
             (
@@ -250,7 +249,8 @@ def fuse_twin_branches(model) -> tuple[object, list[tuple[str, str, str]]]:
                 for users in consumers.values()
                 for i, a in enumerate(users)
                 for b in users[i + 1 :]
-                if a.input[0] == b.input[0] and _twin_conv(result, a, b)
+                # A grouped first conv would interleave the branches' groups: start at plain convs only.
+                if a.input[0] == b.input[0] and _twin_conv(result, a, b) and _attributes(a).get("group", 1) == 1
             ),
             None,
         )
