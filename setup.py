@@ -31,7 +31,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["hit_core", "hit_core.*"]),
-    package_data={"hit_core": ["assets/*", "assets/**/*", "data/splits/*"]},
+    package_data={"hit_core": ["assets/*", "assets/**/*", "data/splits/*", "interfaces/vision_msgs/msg/*.msg"]},
     install_requires=[
         "numpy>=1.24",
         "pyyaml>=6",

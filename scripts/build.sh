@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the ROS 2 package at the root with colcon into build/ and install/ (incremental; a few seconds
-# when nothing changed). Where no real vision_msgs is installed, first builds the test-only copy from
-# test/interfaces/vision_msgs into build/test_interfaces/, a prefix no normal workspace looks into; where
+# when nothing changed). Where no real vision_msgs is installed, first builds the test-only package
+# test/interfaces/vision_msgs (generated from the definitions in hit_core/interfaces/vision_msgs/msg/)
+# into build/test_interfaces/, a prefix no normal workspace looks into; where
 # a real one is found, that copy is removed so it can never shadow it.
 #
 # Usage: bash scripts/build.sh [extra colcon build arguments]   (scripts/setup_env.sh runs it)
@@ -38,7 +39,7 @@ if real_vision_msgs; then
     fi
 else
     stamp="$(cat test/interfaces/vision_msgs/package.xml test/interfaces/vision_msgs/CMakeLists.txt \
-        test/interfaces/vision_msgs/msg/*.msg | sha256sum | cut -d' ' -f1)"
+        hit_core/interfaces/vision_msgs/msg/*.msg | sha256sum | cut -d' ' -f1)"
     if [ "$(cat "$TEST_IFACES/stamp" 2>/dev/null)" != "$stamp" ]; then
         log "no vision_msgs installed: building the test-only copy into $TEST_IFACES"
         colcon --log-base "$TEST_IFACES/log" build --base-paths test/interfaces/vision_msgs \

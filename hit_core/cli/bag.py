@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from hit_core.cli._arguments import parse_box
 from hit_core.errors import ConfigError
 from hit_core.eval.metrics import OPE_MODES
 from hit_core.eval.trackers import TRACKER_KINDS
@@ -28,17 +28,6 @@ HELP = "rosbags: make one from a sequence, evaluate a tracker on one offline, re
 
 _VARIANTS = ("tiny", "small", "base")
 _UNTRAINED_SEED = 0
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    values = [v for v in re.split(r"[,\s]+", text.strip()) if v]
-    try:
-        box = tuple(float(v) for v in values)
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise argparse.ArgumentTypeError(f"expected x,y,w,h (four numbers, image pixels), got {text!r}")
-    return box  # type: ignore[return-value]
 
 
 def _positive(text: str) -> float:
@@ -122,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("bag", type=Path, help="rosbag2 folder or ROS 1 .bag")
     _topics(evaluate)
     evaluate.add_argument("--gt", type=Path, help="ground-truth file instead of the topic (x,y,w,h per image)")
-    evaluate.add_argument("--box", type=_box, help="initial box x,y,w,h (default: the first ground-truth box)")
+    evaluate.add_argument("--box", type=parse_box, help="initial box x,y,w,h (default: the first ground-truth box)")
     evaluate.add_argument("--output", type=Path, required=True, help="folder for raw results, results.json, reports")
     evaluate.add_argument(
         "--tracker", nargs="+", default=["hit"], choices=TRACKER_KINDS, help="trackers to run (default: hit)"
@@ -140,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     replay.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or SQLite3)")
     _topics(replay)
-    replay.add_argument("--box", type=_box, help="initial box x,y,w,h (default: the first ground-truth box)")
+    replay.add_argument("--box", type=parse_box, help="initial box x,y,w,h (default: the first ground-truth box)")
     replay.add_argument("--output", type=Path, required=True, help="folder for the video, reports, diagnostics")
     replay.add_argument(
         "--start-node", action="store_true", help="start the tracker node here (else use a running one)"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from hit_core.cli._arguments import parse_box
 from hit_core.errors import ConfigError, DatasetError
 from hit_core.tracking.backends import BACKEND_NAMES
 
@@ -25,21 +25,10 @@ GROUND_TRUTH_NAMES = ("groundtruth.txt", "groundtruth_rect.txt")
 LOW_CONFIDENCE = 0.25
 
 
-def _box(text: str) -> tuple[float, float, float, float]:
-    values = [value for value in re.split(r"[,\s]+", text.strip()) if value]
-    try:
-        box = tuple(float(value) for value in values)
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise argparse.ArgumentTypeError(f"expected x,y,w,h (four numbers, image pixels), got {text!r}")
-    return box
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="video file, folder of images (sorted by name), or camera index such as 0")
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--box", type=_box, metavar="X,Y,W,H", help="initial box in pixels of the first frame")
+    start.add_argument("--box", type=parse_box, metavar="X,Y,W,H", help="initial box in pixels of the first frame")
     start.add_argument(
         "--gt",
         type=Path,
@@ -83,7 +72,7 @@ def _first_box(path: Path) -> tuple[float, float, float, float]:
         raise DatasetError(f"cannot read ground-truth file {path}: {error}") from error
     first = next((line for line in lines if line.strip()), "")
     try:
-        return _box(first)
+        return parse_box(first)
     except argparse.ArgumentTypeError as error:
         raise DatasetError(f"first line of {path} is not a box: {error}") from error
 

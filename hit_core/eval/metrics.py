@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -262,27 +263,10 @@ def curves_from_errors(errors: FrameErrors) -> SequenceCurves:
     return SequenceCurves(success, precision, norm_precision, mean_overlap, count)
 
 
-def ope_curves(
-    pred: np.ndarray,
-    gt: np.ndarray,
-    visible: np.ndarray | None = None,
-    *,
-    mode: str = "stark",
-    invalid_center_hit: bool = False,
-    allow_shorter: bool = True,
-    name: str = "sequence",
-) -> SequenceCurves:
-    """Curves of one sequence under OPE ``mode``; see :func:`ope_frame_errors` for the arguments."""
-    errors = ope_frame_errors(
-        pred,
-        gt,
-        visible,
-        mode=mode,
-        invalid_center_hit=invalid_center_hit,
-        allow_shorter=allow_shorter,
-        name=name,
-    )
-    return curves_from_errors(errors)
+def ope_curves(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None, **options: Any) -> SequenceCurves:
+    """Curves of one sequence under OPE; the arguments (keyword ``options``: ``mode``,
+    ``invalid_center_hit``, ``allow_shorter``, ``name``) are those of :func:`ope_frame_errors`."""
+    return curves_from_errors(ope_frame_errors(pred, gt, visible, **options))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Mapping
 from pathlib import Path
 
+from hit_core.config_file import read_yaml_mapping
 from hit_core.data.registry import dataset_names
 from hit_core.errors import ConfigError
 
@@ -25,17 +26,12 @@ def root_env_name(reader: str) -> str:
 
 def read_roots_file(path: str | Path) -> dict[str, Path]:
     """Dataset roots listed in a YAML mapping ``{reader name: folder}``; unknown names are an error."""
-    import yaml
-
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"dataset roots file {path} does not exist; it should map names such as lasot to folders")
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must be a YAML mapping such as 'lasot: /data/LaSOT'")
+    content = read_yaml_mapping(
+        path,
+        missing=f"dataset roots file {path} does not exist; it should map names such as lasot to folders",
+        not_mapping=f"{path} must be a YAML mapping such as 'lasot: /data/LaSOT'",
+    )
     roots = {}
     known = dataset_names()
     for key, value in content.items():

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,19 +54,6 @@ DETECTION_TYPE = "vision_msgs/msg/Detection2D"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 GROUND_TRUTH_TYPES = (DETECTION_ARRAY_TYPE, DETECTION_TYPE)
 
-# The vision_msgs 4.x definitions hit_ros uses, field for field as upstream so that type
-# hashes match the real package (vision_msgs has no PyPI wheel). test/bag checks that they
-# equal the test-only interface copy under test/interfaces/vision_msgs/msg/.
-VISION_MSGS_DEFINITIONS: dict[str, str] = {
-    "Point2D": "float64 x\nfloat64 y\n",
-    "Pose2D": "vision_msgs/Point2D position\nfloat64 theta\n",
-    "BoundingBox2D": "vision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n",
-    "ObjectHypothesis": "string class_id\nfloat64 score\n",
-    "ObjectHypothesisWithPose": "ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n",
-    "Detection2D": "std_msgs/Header header\nObjectHypothesisWithPose[] results\nBoundingBox2D bbox\nstring id\n",
-    "Detection2DArray": "std_msgs/Header header\nDetection2D[] detections\n",
-}
-
 _CUSTOM_NAME = "hit_ros.sequence"
 _CUSTOM_RATE = "hit_ros.rate_hz"
 
@@ -83,13 +71,29 @@ def _rosbags() -> Any:
     return rosbags
 
 
+def vision_msgs_definitions() -> dict[str, str]:
+    """``{message name: .msg text}`` of the vision_msgs 4.x messages hit_ros uses.
+
+    vision_msgs has no PyPI wheel, so the definitions ship with hit_core in
+    ``hit_core/interfaces/vision_msgs/msg/``, field for field as upstream (the type hashes
+    equal the real package's). The test-only ROS package ``test/interfaces/vision_msgs`` is
+    generated from the same files, so the type store and the built interfaces cannot drift apart.
+    """
+    folder = resources.files("hit_core").joinpath("interfaces", "vision_msgs", "msg")
+    return {
+        entry.name.removesuffix(".msg"): entry.read_text(encoding="utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name)
+        if entry.name.endswith(".msg")
+    }
+
+
 @lru_cache(maxsize=1)
 def typestore() -> Typestore:
-    """The ROS 2 (Jazzy) message types plus the vision_msgs definitions above."""
+    """The ROS 2 (Jazzy) message types plus the vision_msgs definitions of :func:`vision_msgs_definitions`."""
     typesys = _rosbags().typesys
     store = typesys.get_typestore(typesys.Stores.ROS2_JAZZY)
     types: dict = {}
-    for name, text in VISION_MSGS_DEFINITIONS.items():
+    for name, text in vision_msgs_definitions().items():
         types.update(typesys.get_types_from_msg(text, f"vision_msgs/msg/{name}"))
     store.register(types)
     return store

@@ -79,6 +79,20 @@ def crop_side(box: Sequence[float], factor: float) -> int:
     return side
 
 
+def crop_window(box: Sequence[float], factor: float) -> tuple[int, int, int]:
+    """``(x1, y1, side)`` in image pixels of the square crop cut around ``box`` = (x, y, w, h).
+
+    ``side`` is :func:`crop_side`; the top-left corner is ``round(x + w/2 - side/2)`` (and
+    likewise for y) with Python's round-half-to-even, as the official code. The window may
+    reach outside the image (that part is padded when cropping).
+    """
+    x, y, w, h = (float(value) for value in box)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ConfigError(f"cannot crop around box {tuple(box)}: x and y must be finite numbers")
+    side = crop_side((x, y, w, h), factor)
+    return round(x + 0.5 * w - side * 0.5), round(y + 0.5 * h - side * 0.5), side
+
+
 def _to_rgb(crop: np.ndarray, color: str) -> np.ndarray:
     import cv2
 
@@ -110,14 +124,8 @@ def sample_target(
     """
     import cv2
 
-    x, y, w, h = (float(value) for value in box)
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise ConfigError(f"cannot crop around box {tuple(box)}: x and y must be finite numbers")
-    side = crop_side((x, y, w, h), factor)
+    x1, y1, side = crop_window(box, factor)
     height, width = frame.shape[:2]
-    # Python's round on a float: half to even, as the official code.
-    x1 = round(x + 0.5 * w - side * 0.5)
-    y1 = round(y + 0.5 * h - side * 0.5)
     x2 = x1 + side
     y2 = y1 + side
     pad_left = max(0, -x1)

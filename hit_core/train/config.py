@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hit_core.config_file import read_yaml_mapping
 from hit_core.errors import ConfigError
 
 VARIANTS = ("tiny", "small", "base")
@@ -388,17 +389,12 @@ def load_config(
     ``HIT_LASOT_ROOT``, ``HIT_COCO_ROOT``) for entries whose root is null after the file
     and the overrides.
     """
-    import yaml
-
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"training recipe {path} not found; pass a YAML file such as training/hit_tiny.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (model, data, train, ...)")
+    raw = read_yaml_mapping(
+        path,
+        missing=f"training recipe {path} not found; pass a YAML file such as training/hit_tiny.yaml",
+        not_mapping=f"{path} must hold a mapping of sections (model, data, train, ...)",
+    )
     raw.setdefault("name", path.stem)
     config = _build(TrainingConfig, raw, "", path.parent.resolve())
     for assignment in overrides:

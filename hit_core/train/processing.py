@@ -58,16 +58,6 @@ def jitter_box(box: np.ndarray, scale_jitter: float, center_jitter: float, rng: 
     return np.concatenate([center - 0.5 * size, size])
 
 
-def crop_window(box: np.ndarray, factor: float) -> tuple[int, int, int]:
-    """(x1, y1, side) of the square crop the tracker cuts around ``box`` (same rounding)."""
-    from hit_core.tracking.crop import crop_side
-
-    side = crop_side(box, factor)
-    x1 = round(float(box[0]) + 0.5 * float(box[2]) - side * 0.5)
-    y1 = round(float(box[1]) + 0.5 * float(box[3]) - side * 0.5)
-    return x1, y1, side
-
-
 def _valid_cells(start: int, side: int, image_extent: int, output_size: int) -> np.ndarray:
     """Which feature cells along one axis sample image pixels (nearest sampling of the padding mask)."""
     pad_before = max(0, -start)
@@ -83,6 +73,8 @@ def feature_mask(box: np.ndarray, factor: float, image_shape: tuple[int, ...], o
     The official pipeline rejects a crop whose padding mask, downsampled to the feature grid,
     is all padding; this computes that grid from the crop geometry directly.
     """
+    from hit_core.tracking.crop import crop_window
+
     x1, y1, side = crop_window(box, factor)
     rows = _valid_cells(y1, side, image_shape[0], output_size)
     cols = _valid_cells(x1, side, image_shape[1], output_size)

@@ -23,27 +23,16 @@ def _sequence_results(output: Path, tracker: str) -> dict:
     return entry
 
 
+def _hit_eval(sequence: Path, output: Path, trackers: list[str], *options: str) -> int:
+    """``hit eval`` of ``trackers`` on one sequence folder, results under ``output``."""
+    arguments = ["--dataset", "folder", "--root", str(sequence), "--tracker", *trackers, "--output", str(output)]
+    return main(["eval", *arguments, *options])
+
+
 def test_bag_eval_equals_hit_eval(short_crossing: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     common = ["--checkpoint", str(tiny_checkpoint), "--backend", "torch", "--threads", "1", "--no-progress"]
     reference = tmp_path / "hit_eval"
-    assert (
-        main(
-            [
-                "eval",
-                "--dataset",
-                "folder",
-                "--root",
-                str(short_crossing),
-                "--tracker",
-                "hit",
-                "csrt",
-                "--output",
-                str(reference),
-                *common,
-            ]
-        )
-        == 0
-    )
+    assert _hit_eval(short_crossing, reference, ["hit", "csrt"], *common) == 0
     bag = tmp_path / "crossing_bag"
     assert main(["bag", "make", str(short_crossing), str(bag)]) == 0
     evaluated = tmp_path / "bag_eval"
@@ -60,23 +49,7 @@ def test_bag_eval_equals_hit_eval(short_crossing: Path, tiny_checkpoint: Path, t
 @pytest.mark.parametrize("options", [["--compressed"], ["--encoding", "rgb8", "--storage", "sqlite3"]])
 def test_compressed_and_rgb_bags_give_the_same_result(short_crossing: Path, tmp_path: Path, options: list[str]) -> None:
     reference = tmp_path / "hit_eval"
-    assert (
-        main(
-            [
-                "eval",
-                "--dataset",
-                "folder",
-                "--root",
-                str(short_crossing),
-                "--tracker",
-                "csrt",
-                "--output",
-                str(reference),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _hit_eval(short_crossing, reference, ["csrt"], "--no-progress") == 0
     bag = tmp_path / "bag"
     assert main(["bag", "make", str(short_crossing), str(bag), *options]) == 0
     evaluated = tmp_path / "bag_eval"

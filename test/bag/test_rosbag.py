@@ -242,15 +242,19 @@ def test_image_messages_that_cannot_be_tracked_fail_as_dataset_errors(crossing: 
         rosbag.image_from_message(image, "sensor_msgs/msg/CameraInfo")
 
 
-def test_vision_msgs_definitions_match_the_interface_copy(repo_root: Path) -> None:
-    """The typestore's vision_msgs text and the colcon-built test copy must not drift apart."""
-    folder = repo_root / "test" / "interfaces" / "vision_msgs" / "msg"
+def test_typestore_registers_the_shipped_vision_msgs_definitions_field_for_field(repo_root: Path) -> None:
+    """The .msg files in hit_core (which also generate the test ROS package) are what the type store holds."""
+    folder = repo_root / "hit_core" / "interfaces" / "vision_msgs" / "msg"
     files = {p.stem: p for p in folder.glob("*.msg")}
-    assert set(files) == set(rosbag.VISION_MSGS_DEFINITIONS)
+    definitions = rosbag.vision_msgs_definitions()
+    store = rosbag.typestore()
+    registered = {name.rsplit("/", 1)[1] for name in store.fielddefs if name.startswith("vision_msgs/msg/")}
+    assert set(files) == set(definitions) == registered
     for name, path in files.items():
+        assert definitions[name] == path.read_text(encoding="utf-8"), name
         lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        fields = [line for line in lines if line]
-        assert fields == rosbag.VISION_MSGS_DEFINITIONS[name].strip().splitlines(), name
+        fields = [line.split()[1] for line in lines if line]
+        assert [field for field, _ in store.fielddefs[f"vision_msgs/msg/{name}"][1]] == fields, name
 
 
 def test_ros1_bags_are_read_for_offline_use(crossing: Sequence, tmp_path: Path) -> None:

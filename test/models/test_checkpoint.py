@@ -32,7 +32,7 @@ class _RunsPython:
         return exec, (f"open({str(self.target)!r}, 'w').write('pwned')",)
 
 
-def test_official_training_checkpoint_loads_safely(parity_dir, official_state_dict):
+def test_official_training_checkpoint_loads_safely(parity_dir, fixture_state_dict):
     import torch
 
     from hit_core.models.checkpoint import ForeignObject, load_state_dict, read_checkpoint
@@ -48,7 +48,7 @@ def test_official_training_checkpoint_loads_safely(parity_dir, official_state_di
     assert isinstance(whole["stats"]["train"]["IoU"], ForeignObject)
     assert "lib" not in __import__("sys").modules
     weights = load_state_dict(path)
-    reference = official_state_dict("tiny")
+    reference = fixture_state_dict("tiny")
     assert set(weights) == {"backbone.body.patch_embed.0.c.weight", "box_head.conv5_tl.bias",
                             "backbone.body.patch_embed.0.bn.num_batches_tracked"}
     for key in ("backbone.body.patch_embed.0.c.weight", "box_head.conv5_tl.bias"):
@@ -123,23 +123,23 @@ def test_wrong_variant_names_the_fitting_one(tmp_path, official_checkpoint):
         create_model("base", foreign)
 
 
-def test_foreign_index_tables_are_refused(official_state_dict):
+def test_foreign_index_tables_are_refused(fixture_state_dict):
     from hit_core.models import create_model
     from hit_core.models.checkpoint import load_into
 
-    weights = dict(official_state_dict("tiny"))
+    weights = dict(fixture_state_dict("tiny"))
     key = "backbone.body.blocks.0.m.attention_bias_idxs"
     weights[key] = weights[key].flip(0)
     with pytest.raises(CheckpointError, match="differs from the official attention index table"):
         load_into(create_model("tiny"), weights)
 
 
-def test_save_and_reload_round_trip(tmp_path, official_state_dict, official_checkpoint):
+def test_save_and_reload_round_trip(tmp_path, fixture_state_dict, official_checkpoint):
     import torch
 
     from hit_core.models import create_model, load_state_dict, read_checkpoint, save_checkpoint
 
-    reference = official_state_dict("tiny")
+    reference = fixture_state_dict("tiny")
     full = save_checkpoint(tmp_path / "sub" / "full.pth", reference, variant="HiT-Tiny", extra={"epoch": 7})
     half = save_checkpoint(tmp_path / "sub" / "half.pth", reference, variant="tiny", half=True)
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["full.pth", "half.pth"]

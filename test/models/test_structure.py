@@ -92,8 +92,8 @@ def test_parameter_counts(variant):
     assert count_thop_parameters(model) == thop
 
 
-def test_fixture_weights_fingerprint_matches_readme(official_state_dict, fixture_weights, parity_dir):
+def test_fixture_weights_fingerprint_matches_readme(fixture_state_dict, fixture_weights, parity_dir):
     manifest = json.loads((parity_dir / "manifest.json").read_text())
-    weights = {key: value.numpy() for key, value in official_state_dict("tiny").items()
+    weights = {key: value.numpy() for key, value in fixture_state_dict("tiny").items()
                if not key.endswith("attention_bias_idxs")}
     assert fixture_weights.state_dict_sha256(weights) == manifest["weights_state_dict_sha256"]["tiny"]

@@ -32,6 +32,17 @@ VISION_MSGS_4_FIELDS = {
     "Detection2DArray": {"header": "std_msgs/Header", "detections": "sequence<vision_msgs/Detection2D>"},
 }
 
+# The end of every helper process script: spin until the SIGINT that stops it, then clean up.
+SPIN_UNTIL_INTERRUPTED = """
+try:
+    rclpy.spin(node)
+except KeyboardInterrupt:
+    pass
+finally:
+    node.destroy_node()
+    rclpy.try_shutdown()
+"""
+
 # A SetTarget server in its own process: it accepts a box with positive size and echoes what it received, so
 # the client can check that the request crossed the process boundary intact.
 SET_TARGET_SERVER = """
@@ -53,14 +64,7 @@ rclpy.init()
 node = rclpy.create_node("foundation_set_target_server")
 node.create_service(SetTarget, sys.argv[1], answer)
 print("serving", flush=True)
-try:
-    rclpy.spin(node)
-except KeyboardInterrupt:
-    pass
-finally:
-    node.destroy_node()
-    rclpy.try_shutdown()
-"""
+""" + SPIN_UNTIL_INTERRUPTED
 
 # Publishes a Detection2DArray built from a JSON description (argv[1]) on argv[2] every 50 ms.
 DETECTIONS_PUBLISHER = """
@@ -95,14 +99,7 @@ publisher = node.create_publisher(Detection2DArray, sys.argv[2], 10)
 message = build(json.loads(sys.argv[1]))
 node.create_timer(0.05, lambda: publisher.publish(message))
 print("publishing", flush=True)
-try:
-    rclpy.spin(node)
-except KeyboardInterrupt:
-    pass
-finally:
-    node.destroy_node()
-    rclpy.try_shutdown()
-"""
+""" + SPIN_UNTIL_INTERRUPTED
 
 
 def test_generated_set_target_interface() -> None:

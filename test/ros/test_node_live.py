@@ -10,7 +10,6 @@ the node reports having processed: every processed frame yields one Detection2DA
 from __future__ import annotations
 
 import array
-import importlib.util
 import math
 import sys
 import time
@@ -35,22 +34,9 @@ def _backend() -> str:
 
 # ------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def weights(parity_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def weights(fixture_checkpoint) -> Path:
     """The fixtures' deterministic HiT-Tiny weights as a checkpoint file (not a trained model)."""
-    import torch
-
-    from hit_core.models import create_model
-    from hit_core.models.checkpoint import save_checkpoint
-
-    spec = importlib.util.spec_from_file_location("fixture_weights", parity_dir / "fixture_weights.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    state = create_model(VARIANT).state_dict()
-    for key, value in generator.make_state_dict(generator.load_key_list(str(parity_dir / "keys/hit_tiny.txt"))).items():
-        state[key] = torch.from_numpy(np.asarray(value))
-    path = tmp_path_factory.mktemp("weights") / "hit_tiny_fixture.pth"
-    save_checkpoint(path, state, variant=VARIANT)
-    return path
+    return fixture_checkpoint(VARIANT)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -40,40 +39,13 @@ def sequence_frames(data_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def fixture_weights(parity_dir: Path):
-    """The fixtures' own numpy weight generator (``fixture_weights.py``), imported from its file."""
-    spec = importlib.util.spec_from_file_location("fixture_weights", parity_dir / "fixture_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def tiny_fixture_checkpoint(parity_dir: Path, fixture_weights, tmp_path_factory) -> Path:
-    """A checkpoint file holding the fixtures' deterministic HiT-Tiny weights (official key layout)."""
-    import torch
-
-    from hit_core.models import create_model
-    from hit_core.models.checkpoint import save_checkpoint
-
-    keys = fixture_weights.load_key_list(str(parity_dir / "keys" / "hit_tiny.txt"))
-    generated = fixture_weights.make_state_dict(keys)
-    state = create_model("tiny").state_dict()
-    for key, value in generated.items():
-        state[key] = torch.from_numpy(np.asarray(value))
-    path = tmp_path_factory.mktemp("weights") / "hit_tiny_fixture.pth"
-    save_checkpoint(path, state, variant="tiny")
-    return path
-
-
-@pytest.fixture(scope="session")
 def backend_cache_dir(tmp_path_factory) -> Path:
     """One cache of derived graphs/engines for all tracking tests (built once per session)."""
     return tmp_path_factory.mktemp("backend_cache")
 
 
 @pytest.fixture(scope="session")
-def torch_tiny_backend(tiny_fixture_checkpoint):
+def torch_tiny_backend(fixture_checkpoint):
     """The PyTorch backend with the fixture HiT-Tiny weights, shared by the tracking tests.
 
     It runs one intra-op thread (restored afterwards): on a loaded 2-core machine two
@@ -84,7 +56,7 @@ def torch_tiny_backend(tiny_fixture_checkpoint):
     from hit_core.tracking.backends import create_backend
 
     threads = torch.get_num_threads()
-    backend = create_backend("torch", variant="tiny", checkpoint=tiny_fixture_checkpoint, threads=1)
+    backend = create_backend("torch", variant="tiny", checkpoint=fixture_checkpoint("tiny"), threads=1)
     yield backend
     backend.close()
     torch.set_num_threads(threads)

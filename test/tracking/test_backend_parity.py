@@ -66,16 +66,16 @@ def _run(name, precision, checkpoint, cache_dir, crossing, device="cpu"):
         return _gt_fed_run(backend, frames, data)
 
 
-def test_onnxruntime_fp32_equals_torch(tiny_fixture_checkpoint, backend_cache_dir, crossing, reference):
-    boxes, states, scores = _run("onnxruntime", "fp32", tiny_fixture_checkpoint, backend_cache_dir, crossing)
+def test_onnxruntime_fp32_equals_torch(fixture_checkpoint, backend_cache_dir, crossing, reference):
+    boxes, states, scores = _run("onnxruntime", "fp32", fixture_checkpoint("tiny"), backend_cache_dir, crossing)
     np.testing.assert_allclose(boxes, reference[0], rtol=0, atol=FP32_BOX_TOLERANCE)
     sides = crossing[1]["gtfed_crop_side"][:FRAMES, None]
     assert (np.abs(states - reference[1]) <= FP32_BOX_TOLERANCE * sides).all()
     np.testing.assert_allclose(scores, reference[2], rtol=0, atol=1e-4)
 
 
-def test_onnxruntime_int8_stays_near_torch(tiny_fixture_checkpoint, backend_cache_dir, crossing, reference):
-    boxes, _, scores = _run("onnxruntime", "int8", tiny_fixture_checkpoint, backend_cache_dir, crossing)
+def test_onnxruntime_int8_stays_near_torch(fixture_checkpoint, backend_cache_dir, crossing, reference):
+    boxes, _, scores = _run("onnxruntime", "int8", fixture_checkpoint("tiny"), backend_cache_dir, crossing)
     error = np.abs(boxes - reference[0])
     assert np.median(error) <= INT8_MEDIAN_TOLERANCE, f"median |delta box| {np.median(error):.4f}"
     assert error.max() <= INT8_MAX_TOLERANCE, f"max |delta box| {error.max():.4f}"
@@ -83,6 +83,6 @@ def test_onnxruntime_int8_stays_near_torch(tiny_fixture_checkpoint, backend_cach
 
 
 @pytest.mark.gpu
-def test_tensorrt_fp16_stays_near_torch(tiny_fixture_checkpoint, backend_cache_dir, crossing, reference):
-    boxes, _, _ = _run("tensorrt", "fp16", tiny_fixture_checkpoint, backend_cache_dir, crossing, device="cuda")
+def test_tensorrt_fp16_stays_near_torch(fixture_checkpoint, backend_cache_dir, crossing, reference):
+    boxes, _, _ = _run("tensorrt", "fp16", fixture_checkpoint("tiny"), backend_cache_dir, crossing, device="cuda")
     np.testing.assert_allclose(boxes, reference[0], rtol=0, atol=FP16_BOX_TOLERANCE)

@@ -55,13 +55,13 @@ def test_tensorrt_without_a_gpu_is_a_backend_error_with_the_reason():
         create_backend("tensorrt", variant="tiny", checkpoint=None)
 
 
-def test_auto_falls_back_to_onnxruntime_and_says_why(tiny_fixture_checkpoint, backend_cache_dir, caplog):
+def test_auto_falls_back_to_onnxruntime_and_says_why(fixture_checkpoint, backend_cache_dir, caplog):
     available, reason = backend_availability("tensorrt")
     if available:
         pytest.skip("TensorRT can run here, so auto picks it")
     with caplog.at_level(logging.WARNING, logger="hit_core.tracking"):
         backend = create_backend(
-            "auto", variant="tiny", checkpoint=tiny_fixture_checkpoint, engine_cache_dir=backend_cache_dir
+            "auto", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir
         )
     try:
         assert backend.name == "onnxruntime"
@@ -96,8 +96,8 @@ def test_torch_backend_api(torch_tiny_backend):
     assert output.score_tl.dtype == output.score_br.dtype == np.float32
 
 
-def test_fresh_and_closed_backends_refuse_work(tiny_fixture_checkpoint):
-    backend = create_backend("torch", variant="tiny", checkpoint=tiny_fixture_checkpoint)
+def test_fresh_and_closed_backends_refuse_work(fixture_checkpoint):
+    backend = create_backend("torch", variant="tiny", checkpoint=fixture_checkpoint("tiny"))
     with backend:
         with pytest.raises(ConfigError, match="set_template"):
             backend.infer(SEARCH)
@@ -106,9 +106,9 @@ def test_fresh_and_closed_backends_refuse_work(tiny_fixture_checkpoint):
         backend.infer(SEARCH)
 
 
-def test_tracker_from_options(tiny_fixture_checkpoint, sequence_frames):
+def test_tracker_from_options(fixture_checkpoint, sequence_frames):
     frames = sequence_frames("Crossing")
-    with Tracker.from_options(variant="HiT-Tiny", checkpoint=tiny_fixture_checkpoint, backend="torch") as tracker:
+    with Tracker.from_options(variant="HiT-Tiny", checkpoint=fixture_checkpoint("tiny"), backend="torch") as tracker:
         assert tracker.backend_name == "torch" and tracker.variant == "tiny"
         tracker.initialize(frames[0], (205, 151, 17, 50))
         result = tracker.track(frames[1])

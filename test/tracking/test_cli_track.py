@@ -35,9 +35,9 @@ def _boxes(path: Path) -> np.ndarray:
     return np.loadtxt(path, delimiter=",", ndmin=2)
 
 
-def test_image_folder_with_ground_truth_beside_it(short_sequence, tiny_fixture_checkpoint, tmp_path, capsys):
+def test_image_folder_with_ground_truth_beside_it(short_sequence, fixture_checkpoint, tmp_path, capsys):
     output = tmp_path / "out"
-    assert _track(str(short_sequence / "img"), "--output", str(output), checkpoint=tiny_fixture_checkpoint) == 0
+    assert _track(str(short_sequence / "img"), "--output", str(output), checkpoint=fixture_checkpoint("tiny")) == 0
     boxes = _boxes(output / "Crossing_boxes.txt")
     assert boxes.shape == (FRAMES, 5)
     np.testing.assert_array_equal(boxes[0], [205, 151, 17, 50, 1])
@@ -49,7 +49,7 @@ def test_image_folder_with_ground_truth_beside_it(short_sequence, tiny_fixture_c
     assert "tracked 5 frames with HiT-tiny on torch" in capsys.readouterr().out
 
 
-def test_video_file_with_box_and_frame_limit(short_sequence, tiny_fixture_checkpoint, tmp_path):
+def test_video_file_with_box_and_frame_limit(short_sequence, fixture_checkpoint, tmp_path):
     video_path = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (360, 240))
     for path in sorted((short_sequence / "img").glob("*.jpg")):
@@ -57,19 +57,19 @@ def test_video_file_with_box_and_frame_limit(short_sequence, tiny_fixture_checkp
     writer.release()
     output = tmp_path / "out"
     arguments = (str(video_path), "--box", "200,150,20,48", "--max-frames", "3", "--no-video", "--output", str(output))
-    assert _track(*arguments, checkpoint=tiny_fixture_checkpoint) == 0
+    assert _track(*arguments, checkpoint=fixture_checkpoint("tiny")) == 0
     boxes = _boxes(output / "clip_boxes.txt")
     assert boxes.shape == (3, 5)
     np.testing.assert_array_equal(boxes[0], [200, 150, 20, 48, 1])
     assert not (output / "clip.mp4").exists()
 
 
-def test_explicit_ground_truth_file(short_sequence, tiny_fixture_checkpoint, tmp_path):
+def test_explicit_ground_truth_file(short_sequence, fixture_checkpoint, tmp_path):
     gt = tmp_path / "start.txt"
     gt.write_text("\n100\t120\t30\t40\n")
     output = tmp_path / "out"
     arguments = (str(short_sequence / "img"), "--gt", str(gt), "--max-frames", "2", "--no-video", "--output", str(output))
-    assert _track(*arguments, checkpoint=tiny_fixture_checkpoint) == 0
+    assert _track(*arguments, checkpoint=fixture_checkpoint("tiny")) == 0
     np.testing.assert_array_equal(_boxes(output / "Crossing_boxes.txt")[0], [100, 120, 30, 40, 1])
 
 

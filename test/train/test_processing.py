@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from train_helpers import box_patch, denormalize, inside
 
+from hit_core.tracking.crop import crop_window
 from hit_core.train.config import AugmentConfig, TrainingConfig
 from hit_core.train.processing import (
     SEARCH_SIZE,
     TEMPLATE_SIZE,
     PairProcessor,
     box_in_crop,
-    crop_window,
     cut,
     feature_mask,
     flip_crop,
