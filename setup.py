@@ -17,7 +17,7 @@ EXTRAS = {
     "train": [TORCH, "tensorboard>=2.14"],
     "eval": ["matplotlib>=3.7"],
     "bag": ["rosbags>=0.10"],
-    "tensorrt": ["tensorrt>=10.0"],
+    "tensorrt": [TORCH, "tensorrt>=10.0", "onnx>=1.16", "onnxconverter-common>=1.14"],
     "test": ["pytest>=8", "pytest-timeout>=2.3"],
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "tensorrt" for req in reqs})
