@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,31 +9,17 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_model(parity_dir: Path):
-    """HiT-Tiny (eval mode) holding the parity fixtures' deterministic weights."""
-    import torch
-
-    from hit_core.models import create_model
-
-    spec = importlib.util.spec_from_file_location("hit_export_fixture_weights", parity_dir / "fixture_weights.py")
-    weights = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(weights)
-    generated = weights.make_state_dict(weights.load_key_list(str(parity_dir / "keys" / "hit_tiny.txt")))
-    model = create_model("tiny")
-    state = model.state_dict()
-    state.update({key: torch.from_numpy(np.asarray(value)) for key, value in generated.items()})
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+def tiny_checkpoint(fixture_checkpoint) -> Path:
+    """The parity fixtures' deterministic HiT-Tiny weights in our checkpoint format."""
+    return fixture_checkpoint("tiny")
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_model, tmp_path_factory) -> Path:
-    """The fixture weights saved in our checkpoint format."""
-    from hit_core.models import save_checkpoint
+def tiny_model(tiny_checkpoint: Path):
+    """HiT-Tiny (eval mode) holding the parity fixtures' deterministic weights."""
+    from hit_core.models import create_model
 
-    path = tmp_path_factory.mktemp("checkpoints") / "hit_tiny_fixture.pth"
-    save_checkpoint(path, tiny_model.state_dict(), variant="tiny")
-    return path
+    return create_model("tiny", tiny_checkpoint)
 
 
 @pytest.fixture(scope="session")

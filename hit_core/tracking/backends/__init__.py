@@ -109,6 +109,15 @@ class Backend(abc.ABC):
         self.close()
 
 
+def warn_untrained(variant: str) -> None:
+    """Say loudly that a backend runs a network without trained weights (the one wording every backend uses)."""
+    LOGGER.warning(
+        "HiT-%s: no checkpoint and no bundled demo weights; the network is UNTRAINED (random weights) and "
+        "its boxes are meaningless. Pass a checkpoint.",
+        variant,
+    )
+
+
 def check_crop(crop: np.ndarray, side: int, role: str) -> np.ndarray:
     """Validate a uint8 (side, side, 3) crop and return it C-contiguous (copied only if it is not).
 

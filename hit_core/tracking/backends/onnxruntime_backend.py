@@ -31,6 +31,7 @@ from hit_core.tracking.backends import (
     Backend,
     NetworkOutput,
     check_crop,
+    warn_untrained,
 )
 
 LOGGER = logging.getLogger("hit_core.tracking")
@@ -87,11 +88,7 @@ class OnnxRuntimeBackend(Backend):
         providers = _providers(device)
         source = weights_source(variant, checkpoint)
         if source.checkpoint is None:
-            LOGGER.warning(
-                "HiT-%s: no checkpoint and no bundled demo weights; the network is UNTRAINED (random weights) and "
-                "its boxes are meaningless. Pass a checkpoint.",
-                source.variant,
-            )
+            warn_untrained(source.variant)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

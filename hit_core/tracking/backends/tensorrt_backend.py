@@ -35,6 +35,7 @@ from hit_core.tracking.backends import (
     Backend,
     NetworkOutput,
     check_crop,
+    warn_untrained,
 )
 
 LOGGER = logging.getLogger("hit_core.tracking")
@@ -117,7 +118,7 @@ class TensorRTBackend(Backend):
         self._device = torch.device("cuda", index)
         source = weights_source(variant, checkpoint)
         if source.checkpoint is None:
-            LOGGER.warning("HiT-%s: no checkpoint and no bundled demo weights; the network is UNTRAINED", source.variant)
+            warn_untrained(source.variant)
         try:
             network_path = network_graph_file(source, engine_cache_dir)
             self.engine_load = self._load_engine(

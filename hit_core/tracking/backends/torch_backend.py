@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +17,11 @@ from hit_core.tracking.backends import (
     NetworkOutput,
     check_crop,
     normalize_crop,
+    warn_untrained,
 )
 
 if TYPE_CHECKING:
     import torch
-
-LOGGER = logging.getLogger("hit_core.tracking")
 
 
 def is_available() -> tuple[bool, str]:
@@ -74,11 +72,7 @@ class TorchBackend(Backend):
             torch.set_num_threads(threads)
         weights = resolve_checkpoint(checkpoint, variant)
         if weights is None:
-            LOGGER.warning(
-                "HiT-%s: no checkpoint and no bundled demo weights; the network is UNTRAINED (random weights) and "
-                "its boxes are meaningless. Pass a checkpoint.",
-                variant,
-            )
+            warn_untrained(variant)
         model = create_model(variant, weights, device=self._device, fuse=True)
         self._model = model.eval()
         self.variant = model.variant
