@@ -34,6 +34,8 @@ def _command_modules() -> dict[str, ModuleType]:
 class _SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors name the closest valid choice or option."""
 
+    command_line: list[str] = []
+
     def error(self, message: str) -> None:  # type: ignore[override]
         hint = _suggestion(self, message)
         self.print_usage(sys.stderr)
@@ -41,15 +43,22 @@ class _SuggestingParser(argparse.ArgumentParser):
 
 
 def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
-    if "unrecognized arguments:" in message:
-        words = message.split("unrecognized arguments:", 1)[1].split()
-        options = [s for a in parser._actions for s in a.option_strings]
-        for word in words:
-            flag = word.split("=", 1)[0]
-            if flag.startswith("-"):
-                close = difflib.get_close_matches(flag, options, n=1)
-                if close:
-                    return f" (did you mean {close[0]}?)"
+    # argparse reports a missing required option before an unknown one, so a mistyped required option
+    # ("--datset") would only say "--dataset is required": look at every unknown flag on the command line.
+    options = [s for a in parser._actions for s in a.option_strings]
+    # Unknown options of a subcommand are reported by the top-level parser: offer the subcommand's options.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word in _SuggestingParser.command_line:
+                if word in action.choices:
+                    options += [s for a in action.choices[word]._actions for s in a.option_strings]
+                    break
+    for word in _SuggestingParser.command_line:
+        flag = word.split("=", 1)[0]
+        if flag.startswith("-") and flag not in options:
+            close = difflib.get_close_matches(flag, options, n=1)
+            if close:
+                return f" (unknown option {flag}: did you mean {close[0]}?)"
     if "invalid choice:" in message:
         bad = message.split("invalid choice:", 1)[1].split("'")[1] if "'" in message else ""
         choices = []
@@ -78,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _SuggestingParser.command_line = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
