@@ -268,7 +268,8 @@ def _untrained_warning(variant: str, what: str) -> str:
     return (
         f"NO WEIGHTS: no --checkpoint given and no bundled demo weights for HiT-{variant}.\n"
         f"The boxes come from an UNTRAINED network ({what}): they are meaningless.\n"
-        f"Pass --checkpoint (e.g. the authors' released HiT weights) for real tracking."
+        f"Pass --checkpoint (e.g. the authors' released HiT weights) for real tracking; "
+        f"for the demo: HIT_CHECKPOINT=/path/to/weights make demo."
     )
 
 
