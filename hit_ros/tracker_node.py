@@ -88,7 +88,7 @@ class TrackerNode(Node):
         self._closed = False
         self._ring = FrameRing(self.params.frame_buffer_size)
         self._mailbox = LatestSlot()
-        self._init_stamp_ns = 0
+        self._state_stamp_ns = 0
         self._target_requested_at: float | None = None
         self._max_age_ns = int(self.params.max_image_age_ms * 1e6)
         self._compressed = self.params.image_transport == "compressed"
@@ -305,7 +305,9 @@ class TrackerNode(Node):
         """Track one frame and publish its detections; returns the stage latencies in ms (None if not tracked).
 
         Runs on the worker thread. Idle: publishes an empty array with the frame's header. Frames older than
-        ``max_image_age_ms`` or than the frame the current target was set on are dropped, not tracked. Every
+        ``max_image_age_ms``, and frames not newer than the one the tracker's state comes from (the frame the
+        target was set on, or the last tracked one: a re-sent or out-of-order image would move the target back
+        in time), are dropped, not tracked. Every
         frame ends up counted once: processed (answered with a Detection2DArray), dropped, or a model error.
         """
         with self._tracker_lock:
@@ -313,7 +315,7 @@ class TrackerNode(Node):
                 self._publish(self._empty_detections(frame.message.header))
                 self.telemetry.frame_processed({}, None)
                 return None
-            if self._init_stamp_ns and frame.stamp_ns <= self._init_stamp_ns:
+            if self._state_stamp_ns and frame.stamp_ns <= self._state_stamp_ns:
                 self.telemetry.frame_dropped("too_old")
                 return None
             if self._too_old(frame.stamp_ns, self.get_clock().now().nanoseconds):
@@ -346,6 +348,7 @@ class TrackerNode(Node):
                 if not lost and self._target_requested_at is not None:
                     self._status.time_to_first_box_ms = (time.perf_counter() - self._target_requested_at) * 1e3
                     self._target_requested_at = None
+            self._state_stamp_ns = frame.stamp_ns
             self._publish(detections)
             finished = time.perf_counter()
         tracker_ms = result.timings_ms
@@ -419,7 +422,7 @@ class TrackerNode(Node):
         track_id = uuid.uuid4().hex[:12]
         with self._tracker_lock:
             self._tracker.initialize(array, box, color=color)
-            self._init_stamp_ns = frame.stamp_ns
+            self._state_stamp_ns = frame.stamp_ns
             with self._status_lock:
                 self._status.state = "tracking"
                 self._status.track_id = track_id
@@ -475,7 +478,7 @@ class TrackerNode(Node):
             self._status.track_id = ""
             self._status.score = None
             self._target_requested_at = None
-            self._init_stamp_ns = 0
+            self._state_stamp_ns = 0
         response.success = True
         response.message = f"stopped tracking target {previous}" if previous else "was not tracking"
         self.get_logger().info(response.message)

@@ -320,6 +320,18 @@ def test_set_target_initialises_on_the_frame_with_the_requested_stamp(
         "initialising on the latest frame must give other boxes, or this test could not tell the frames apart"
     )
 
+    # A re-sent image (same stamp as the last tracked one) is dropped, not tracked a second time.
+    duplicate = stamps[later[-1]]
+
+    def received(values: dict) -> int:
+        return int(values.get("frames_received", 0))
+
+    _, before = node.latest_diagnostics(lambda v: received(v) >= len(history) + len(later))
+    node.publish(frames[later[-1]], duplicate)
+    node.latest_diagnostics(lambda v: received(v) > received(before))
+    node.spin(0.5)
+    assert len([msg for _, msg in node.detections if _stamp_ns(msg.header) == duplicate]) == 1
+
     # A zero stamp means the latest frame.
     latest_index = 80
     stamps[latest_index] = node.now_ns()
