@@ -562,7 +562,7 @@ def test_overload_with_720p_frames_drops_the_backlog_and_stays_flat(
     node.publish_until_answered(frames[0], stamp)
     assert node.set_target(stamp, tuple(truth[0])).success
 
-    duration_s, publish_hz = 20.0, 150.0
+    duration_s, publish_hz = 20.0, 60.0
     rss: list[tuple[float, float]] = []
     published: dict[int, float] = {}
     start = time.monotonic()
@@ -588,9 +588,8 @@ def test_overload_with_720p_frames_drops_the_backlog_and_stays_flat(
     ]
     sent_rate = len(published) / duration_s
     processed_rate = len(answered) / duration_s
-    assert sent_rate >= 3 * processed_rate, f"no overload: sent {sent_rate:.0f} Hz, processed {processed_rate:.0f} Hz"
-    # On a 2-core machine the 150 Hz publisher of 2.7 MB images takes most of the CPU (1.8-7 Hz seen): the
-    # point is that the node keeps answering, not how fast.
+    # The overload shows in the drops asserted below (busy, too old, or replaced in the depth-1 queue). On a 2-core machine the publisher of 2.7 MB images
+    # shares the CPU with the node (0.5-7 processed frames/s seen): the point is that the node keeps answering.
     assert processed_rate >= 1, f"the node processed only {processed_rate:.1f} frames/s under load"
 
     # Latency from the image stamp to the detection arriving here must not grow: nothing queues.
@@ -613,7 +612,7 @@ def test_overload_with_720p_frames_drops_the_backlog_and_stays_flat(
 
     _, values = node.latest_diagnostics(accounted)
     dropped = sum(int(values[key]) for key in ("frames_dropped_busy", "frames_dropped_too_old", "frames_missed"))
-    assert int(values["frames_dropped_busy"]) > 0
+    assert dropped > len(published) / 2, "an overloaded node must drop (and count) most frames"
     assert len(answered) + dropped >= 0.9 * len(published), "frames neither answered nor counted as dropped"
     assert int(values["model_errors"]) == 0 and values["last_error"] == ""
     # A best-effort camera cannot feed the reliable subscription: the node says so instead of staying silent.
