@@ -21,12 +21,12 @@ from hit_core.cli._arguments import parse_box
 from hit_core.errors import ConfigError
 from hit_core.eval.metrics import OPE_MODES
 from hit_core.eval.trackers import TRACKER_KINDS
+from hit_core.models import list_variants
 from hit_core.tracking.backends import BACKEND_NAMES
 
 NAME = "bag"
 HELP = "rosbags: make one from a sequence, evaluate a tracker on one offline, replay one into the tracker node"
 
-_VARIANTS = ("tiny", "small", "base")
 _UNTRAINED_SEED = 0
 
 
@@ -58,7 +58,7 @@ def _topics(parser: argparse.ArgumentParser) -> None:
 
 
 def _model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", default="tiny", choices=_VARIANTS, help="HiT variant (default: tiny)")
+    parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant (default: tiny)")
     parser.add_argument("--checkpoint", type=Path, help="HiT weights (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="runtime (default: auto)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")

@@ -6,17 +6,18 @@ import argparse
 import json
 from dataclasses import asdict
 
+from hit_core.models import list_variants
+
 NAME = "bench"
 HELP = "measure track() latency per stage (median, p95) and tracker memory on real frames"
 
-VARIANTS = ("tiny", "small", "base")
 BACKENDS = ("onnxruntime", "torch", "tensorrt", "official-onnx")
 PRECISIONS = ("fp32", "int8", "fp16")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), metavar="VARIANT",
-                        help=f"variants to measure ({', '.join(VARIANTS)}; default: all)")
+    parser.add_argument("--variants", nargs="+", choices=list_variants(), default=list_variants(), metavar="VARIANT",
+                        help=f"variants to measure ({', '.join(list_variants())}; default: all)")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["onnxruntime", "official-onnx"],
                         metavar="BACKEND",
                         help="backends (onnxruntime, torch, tensorrt, and official-onnx = the official ONNX "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from hit_core.models import list_variants
+
 NAME = "engine"
 HELP = "pre-build the TensorRT engine for a variant and checkpoint (needs an NVIDIA GPU)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", required=True, choices=("tiny", "small", "base"), help="HiT variant")
+    parser.add_argument("--variant", required=True, choices=list_variants(), help="HiT variant")
     parser.add_argument("--checkpoint", default=None,
                         help="PyTorch checkpoint or an ONNX file from `hit export` (default: bundled demo weights)")
     parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision (default fp16)")

@@ -17,6 +17,7 @@ from hit_core.errors import ConfigError
 from hit_core.eval.metrics import OPE_MODES
 from hit_core.eval.scoring import BENCHMARKS
 from hit_core.eval.trackers import TRACKER_KINDS
+from hit_core.models import list_variants
 from hit_core.tracking.backends import BACKEND_NAMES, PRECISIONS
 
 NAME = "eval"
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", type=Path, required=True, help="folder for raw results, results.json, reports")
     parser.add_argument("--name", help="result folder name of the tracker (default: hit_<variant>, csrt, ...)")
-    parser.add_argument("--variant", default="tiny", choices=("tiny", "small", "base"), help="HiT variant")
+    parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant")
     parser.add_argument("--checkpoint", type=Path, help="HiT weights (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="HiT runtime (default: auto)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from hit_core.models import list_variants
+
 NAME = "export"
 HELP = "export a checkpoint to ONNX (checked against PyTorch on real crops); optional INT8 graph and TensorRT engine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", required=True, choices=("tiny", "small", "base"), help="HiT variant")
+    parser.add_argument("--variant", required=True, choices=list_variants(), help="HiT variant")
     parser.add_argument("--checkpoint", default=None,
                         help="PyTorch checkpoint (default: the bundled demo weights, else an untrained network)")
     parser.add_argument("--output", required=True, help="the .onnx file to write")

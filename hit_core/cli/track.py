@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hit_core.cli._arguments import parse_box
 from hit_core.errors import ConfigError, DatasetError
+from hit_core.models import list_variants
 from hit_core.tracking.backends import BACKEND_NAMES
 
 NAME = "track"
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ground-truth file whose first line is the initial box (default for a folder: "
         "groundtruth.txt or groundtruth_rect.txt in the folder or its parent)",
     )
-    parser.add_argument("--variant", default="tiny", choices=("tiny", "small", "base"), help="HiT variant")
+    parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant")
     parser.add_argument("--checkpoint", type=Path, help="weights file (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="runtime (default: auto)")
     parser.add_argument(

@@ -20,8 +20,8 @@ from typing import Any
 
 from hit_core.config_file import read_yaml_mapping
 from hit_core.errors import ConfigError
+from hit_core.models import list_variants
 
-VARIANTS = ("tiny", "small", "base")
 #: Keys that may differ between a checkpoint's run and a resumed run (they do not change what is computed).
 RESUME_FREE_KEYS = (
     "train.epochs",
@@ -66,7 +66,7 @@ class DatasetSpec:
 
 @dataclass
 class ModelConfig:
-    variant: str = field(default="tiny", metadata=_choices(*VARIANTS))
+    variant: str = field(default="tiny", metadata=_choices(*list_variants()))
     #: "imagenet" copies the LeViT ImageNet weights from ``pretrained_backbone``; "scratch" keeps random init.
     backbone_init: str = field(default="imagenet", metadata=_choices("imagenet", "scratch"))
     #: Local file of the ImageNet LeViT checkpoint (LeViT-384 / LeViT-128 / LeViT-128S for Base / Small / Tiny).
