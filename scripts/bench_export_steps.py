@@ -12,8 +12,9 @@ Forms, cumulative:
   network    our network graph (opset 17), float inputs, ORT_ENABLE_ALL, 1 inter-op thread
   split      + template work moved out of the per-frame graph (the template tokens are an input)
   fold       + uint8 HWC crop in, normalisation folded into the first conv (no numpy normalisation)
+  head       + the neck's last projection folded into the head's first convs (Tiny/Small; Base unchanged)
   fused      + the twin corner branches fused (grouped convs): the tracker's FP32 search graph
-  int8       + static INT8 quantisation of the weighted layers
+  int8       + static INT8 quantisation of the weighted layers (linear layers as QGemm)
 For the float-input forms the numpy normalisation of the search crop is timed too (as the tracker would
 have to do it per frame); the uint8 forms need none.
 """
@@ -54,8 +55,9 @@ def main(argv: list[str]) -> int:
     model, _ = load_model_for_export(args.variant, args.checkpoint)
     network = export_network_graph(model)
     graphs = {
-        "split": build_runtime_graphs(network, fold_normalization=False, fuse_branches=False),
-        "fold": build_runtime_graphs(network, fuse_branches=False),
+        "split": build_runtime_graphs(network, fold_normalization=False, fold_head=False, fuse_branches=False),
+        "fold": build_runtime_graphs(network, fold_head=False, fuse_branches=False),
+        "head": build_runtime_graphs(network, fuse_branches=False),
         "fused": build_runtime_graphs(network),
     }
     with tempfile.TemporaryDirectory() as scratch:
@@ -79,7 +81,7 @@ def main(argv: list[str]) -> int:
                          lambda: {"search": normalize_crop(pair.search), "template": float_template})
     forms["network"] = (session(network.SerializeToString()),
                         lambda: {"search": normalize_crop(pair.search), "template": float_template})
-    for name, uint8 in (("split", False), ("fold", True), ("fused", True)):
+    for name, uint8 in (("split", False), ("fold", True), ("head", True), ("fused", True)):
         template_session = session(graphs[name].template)
         tokens = template_session.run(None, {"template": pair.template[None] if uint8 else float_template})
         token_feeds = dict(zip(graphs[name].template_tokens, tokens))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo (`make demo` sets everything up first, then runs this):
-#   1. the bundled OTB-100 "Crossing" sequence (demo/sequences/Crossing) becomes a rosbag2 (MCAP);
+#   1. the bundled OTB-100 "Crossing" sequence (hit_core/assets/sequences/Crossing) becomes a rosbag2 (MCAP);
 #   2. the HiT tracker node starts on ONNX Runtime (CPU) and the bag is replayed into it at its recorded
 #      30 Hz; the target is set through the node's ~/set_target service with the first ground-truth box;
 #   3. what a robot listening to ~/detections saw is scored beside an offline run of the same bag, and
@@ -17,7 +17,7 @@ cd "$ROOT"
 CHECKPOINT="${1:-${HIT_CHECKPOINT:-}}"
 OUTPUT="${HIT_DEMO_OUTPUT:-out/demo}"
 VARIANT="${HIT_VARIANT:-tiny}"
-SEQUENCE="demo/sequences/Crossing"
+SEQUENCE="hit_core/assets/sequences/Crossing"
 
 if [ -n "$CHECKPOINT" ] && [ ! -f "$CHECKPOINT" ]; then
     echo "demo: checkpoint '$CHECKPOINT' is not a file; pass the path of HiT weights (or nothing for the bundled ones)" >&2

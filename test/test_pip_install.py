@@ -103,6 +103,9 @@ def test_pip_install_gives_hit_core_without_ros_or_torch(repo_root: Path, tmp_pa
         "assert hit_core.__file__.startswith(sys.prefix), hit_core.__file__\n"
         "present = [m for m in ('torch', 'rclpy', 'hit_ros') if importlib.util.find_spec(m)]\n"
         "assert not present, f'the clean environment must not have {present}'\n"
+        "from hit_core.export.crops import default_image_sources\n"
+        "(bundled,) = default_image_sources()\n"
+        "assert (bundled / 'Crossing' / 'groundtruth.txt').is_file() and bundled.is_relative_to(sys.prefix), bundled\n"
         "print(hit_core.__version__)\n"
     )
     result = subprocess.run([python, "-c", check], env=CLEAN_ENV, cwd=tmp_path, capture_output=True, text=True)

@@ -36,10 +36,11 @@ class CropPair:
 
 
 def bundled_sequences_dir() -> Path:
-    """Where the project keeps its bundled demo sequence(s): ``<repo>/demo/sequences``."""
-    import hit_core
+    """Where the package keeps its bundled demo sequence(s): ``hit_core/assets/sequences``.
 
-    return Path(hit_core.__file__).resolve().parents[1] / "demo" / "sequences"
+    Package data, so pip and colcon installs carry it (the default images of ``hit export``,
+    ``hit bench`` and INT8 calibration)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "sequences"
 
 
 def default_image_sources() -> list[Path]:

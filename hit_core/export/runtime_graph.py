@@ -41,6 +41,8 @@ TEMPLATE_INPUT = "template"
 BOX_OUTPUT = "box"
 MAPS_OUTPUT = "score_maps"
 
+CHANNEL_BLOCK = 16
+
 _ELEMENTWISE = frozenset({"Relu", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "Clip", "Identity"})
 
 
@@ -105,7 +107,7 @@ def split_template_work(network_graph):
     graph takes them as inputs.
     """
     onnx = _onnx()
-    model = onnx.shape_inference.infer_shapes(network_graph)
+    model = onnx.shape_inference.infer_shapes(network_graph, data_prop=True)
     graph_inputs = {value.name for value in model.graph.input}
     if graph_inputs != {SEARCH_INPUT, TEMPLATE_INPUT}:
         raise ExportError(f"the network graph must have inputs search and template, it has {sorted(graph_inputs)}")
@@ -299,6 +301,277 @@ def fuse_twin_branches(model) -> tuple[object, list[tuple[str, str, str]]]:
     return result, fused_ends
 
 
+def _producers(model) -> dict[str, object]:
+    return {output: node for node in model.graph.node for output in node.output}
+
+
+def _prune_dead_nodes(model) -> None:
+    """Drop nodes whose outputs no longer reach a graph output (graph order is topological)."""
+    needed = {value.name for value in model.graph.output}
+    kept = []
+    for node in reversed(list(model.graph.node)):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(kept))
+    _remove_unused_initializers(model)
+
+
+def _constant(model, name: str) -> np.ndarray | None:
+    """The value of an initializer or Constant node output, else None."""
+    if name in _initializers(model):
+        return _array(model, name)
+    producer = _producers(model).get(name)
+    if producer is not None and producer.op_type == "Constant":
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(_attributes(producer)["value"])
+    return None
+
+
+@dataclass(frozen=True)
+class _ModulatedHead:
+    """The neck's last projection and the head's global-vector modulation, as found in a graph."""
+
+    neck_map: str  # (1, C0, H, W) fused neck features, before the per-position projection
+    neck_tokens: str  # the same, flattened to (1, C0, H*W)
+    global_vector: str  # (1, C) projected global vector e
+    projection: np.ndarray  # (C0, C) per-position projection P (tokens @ P + bias)
+    projection_bias: np.ndarray  # (C,)
+    convs: tuple  # the Conv nodes reading the modulated map (1, C, H, W)
+
+
+def _find_modulated_head(model) -> _ModulatedHead | None:
+    """Locate ``conv(reshape(S * (S @ e)))`` with ``S = tokens(neck_map) @ P + b`` (spec sections 2 and 3.1)."""
+    producers, consumers = _producers(model), _consumers(model)
+
+    def made_by(name: str, op_type: str):
+        node = producers.get(name)
+        return node if node is not None and node.op_type == op_type else None
+
+    def perm(node) -> list[int]:
+        return list(_attributes(node).get("perm", []))
+
+    for mul in (node for node in model.graph.node if node.op_type == "Mul"):
+        for tokens_name, scores_name in (mul.input, reversed(mul.input)):
+            scores = made_by(scores_name, "MatMul")
+            if scores is None or scores.input[0] != tokens_name:
+                continue
+            to_channels = consumers.get(mul.output[0], [])
+            if len(to_channels) != 1 or to_channels[0].op_type != "Transpose" or perm(to_channels[0]) != [0, 2, 1]:
+                continue
+            to_map = consumers.get(to_channels[0].output[0], [])
+            if len(to_map) != 1 or to_map[0].op_type != "Reshape":
+                continue
+            convs = consumers.get(to_map[0].output[0], [])
+            if not convs or any(c.op_type != "Conv" or c.input[0] != to_map[0].output[0] for c in convs):
+                continue
+            # tokens S: Transpose(Slice(T, 1:, axis 0)), T = Transpose(Concat([e, S], axis 1)), e = Gather(T, 0)
+            unbatch = made_by(tokens_name, "Transpose")
+            rows = made_by(unbatch.input[0], "Slice") if unbatch is not None and perm(unbatch) == [1, 0, 2] else None
+            if rows is None:
+                continue
+            starts, axes = _constant(model, rows.input[1]), _constant(model, rows.input[3])
+            if starts is None or axes is None or starts.tolist() != [1] or axes.tolist() != [0]:
+                continue
+            sequence_first = made_by(rows.input[0], "Transpose")
+            joined = made_by(sequence_first.input[0], "Concat") if sequence_first is not None else None
+            if joined is None or perm(sequence_first) != [1, 0, 2] or _attributes(joined).get("axis") != 1:
+                continue
+            if len(joined.input) != 2:
+                continue
+            projected = made_by(joined.input[1], "Add")
+            if projected is None:
+                continue
+            matmul_name = next((n for n in projected.input if made_by(n, "MatMul") is not None), None)
+            bias_name = next((n for n in projected.input if n != matmul_name), None)
+            if matmul_name is None or bias_name is None:
+                continue
+            project = made_by(matmul_name, "MatMul")
+            weight, bias = _constant(model, project.input[1]), _constant(model, bias_name)
+            if weight is None or bias is None or weight.ndim != 2 or bias.shape != (weight.shape[1],):
+                continue
+            to_tokens = made_by(project.input[0], "Transpose")
+            flat = made_by(to_tokens.input[0], "Reshape") if to_tokens is not None and perm(to_tokens) == [0, 2, 1] else None
+            if flat is None:
+                continue
+            # scores: MatMul(S, Unsqueeze(Gather(T, 0, axis 0), -1)) = S @ e^T
+            column = made_by(scores.input[1], "Unsqueeze")
+            first = made_by(column.input[0], "Gather") if column is not None else None
+            if first is None or first.input[0] != sequence_first.output[0] or _attributes(first).get("axis", 0) != 0:
+                continue
+            index = _constant(model, first.input[1])
+            if index is None or index.ndim != 0 or int(index) != 0:
+                continue
+            return _ModulatedHead(
+                neck_map=flat.input[0],
+                neck_tokens=flat.output[0],
+                global_vector=first.output[0],
+                projection=weight,
+                projection_bias=bias,
+                convs=tuple(convs),
+            )
+    return None
+
+
+def _shapes(model) -> dict[str, list[int]]:
+    onnx = _onnx()
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+
+def fold_head_projection(model):
+    """Fold the neck's per-position projection into the head's first convolutions, where that is less work.
+
+    The head scales every projected feature ``S_p = P^T f_p + b`` by ``a_p = <S_p, e>`` and convolves
+    the result. Both steps are linear in ``f_p`` for a fixed frame, so
+    ``conv(a * S) = conv'([a * f ; a])`` with ``W'_t = [W_t P^T | W_t b]`` and
+    ``a_p = f_p . (P e) + b . e``: the first convolutions read C0 + 1 channels instead of C, and the
+    projection itself disappears. Worth it when C0 + 1 < C (HiT-Tiny/Small: 129 vs 256 channels, half
+    the MACs of the largest layer); otherwise, or when the pattern is not found, the model is returned
+    unchanged. Exact up to float rounding. Returns ``(model copy, applied)``.
+    """
+    onnx = _onnx()
+    from onnx import helper
+
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    head = _find_modulated_head(result)
+    if head is None:
+        return result, False
+    shapes = _shapes(result)
+    neck_channels, width = head.projection.shape
+    neck_shape = shapes.get(head.neck_map, [])
+    if len(neck_shape) != 4 or neck_shape[:2] != [1, neck_channels] or neck_channels + 1 >= width:
+        return result, False
+    for conv in head.convs:
+        if _constant(result, conv.input[1]) is None or _constant(result, conv.input[1]).shape[1] != width:
+            return result, False
+    # ONNX Runtime's blocked (NCHWc) convolutions, its fastest on x86, need a multiple of 16 input channels.
+    padding = -(neck_channels + 1) % CHANNEL_BLOCK
+    if neck_channels + 1 + padding >= width:
+        return result, False
+    projection = head.projection.astype(np.float64)
+    bias = head.projection_bias.astype(np.float64)
+    prefix = "head_fold"
+    scores_weight = np.concatenate([projection, bias[None]], axis=0).T  # (C, C0 + 1): e -> [P e ; b . e]
+    nodes = [
+        helper.make_node(
+            "MatMul",
+            [head.global_vector, _add_initializer(result, f"{prefix}_scores_weight", scores_weight.astype(np.float32))],
+            [f"{prefix}_scores_vector"],
+            name=f"{prefix}_scores_vector",
+        ),
+        helper.make_node(
+            "Split",
+            [f"{prefix}_scores_vector", _add_initializer(result, f"{prefix}_split", np.array([neck_channels, 1]))],
+            [f"{prefix}_direction", f"{prefix}_offset"],
+            axis=1,
+            name=f"{prefix}_split",
+        ),
+        helper.make_node(
+            "MatMul", [f"{prefix}_direction", head.neck_tokens], [f"{prefix}_scores_flat"], name=f"{prefix}_scores"
+        ),
+        helper.make_node(
+            "Add", [f"{prefix}_scores_flat", f"{prefix}_offset"], [f"{prefix}_scores_biased"], name=f"{prefix}_offset"
+        ),
+        helper.make_node(
+            "Reshape",
+            [f"{prefix}_scores_biased", _add_initializer(result, f"{prefix}_map_shape", np.array([1, 1, *neck_shape[2:]]))],
+            [f"{prefix}_scores_map"],
+            name=f"{prefix}_scores_map",
+        ),
+        helper.make_node("Mul", [head.neck_map, f"{prefix}_scores_map"], [f"{prefix}_scaled"], name=f"{prefix}_scale"),
+        helper.make_node(
+            "Concat",
+            [
+                f"{prefix}_scaled",
+                f"{prefix}_scores_map",
+                _add_initializer(result, f"{prefix}_padding", np.zeros((1, padding, *neck_shape[2:]), np.float32)),
+            ],
+            [f"{prefix}_input"],
+            axis=1,
+            name=f"{prefix}_input",
+        ),
+    ]
+    for conv in head.convs:
+        weight = _constant(result, conv.input[1]).astype(np.float64)
+        folded = np.concatenate(
+            [
+                np.einsum("oikl,ci->ockl", weight, projection),
+                np.einsum("oikl,i->okl", weight, bias)[:, None],
+                np.zeros((weight.shape[0], padding, *weight.shape[2:])),
+            ],
+            axis=1,
+        )
+        conv.input[0] = f"{prefix}_input"
+        conv.input[1] = _add_initializer(result, f"{conv.input[1]}__{prefix}", folded.astype(np.float32))
+    position = min(list(result.graph.node).index(conv) for conv in head.convs)
+    for offset, node in enumerate(nodes):
+        result.graph.node.insert(position + offset, node)
+    _prune_dead_nodes(result)
+    return result, True
+
+
+def linear_layers_as_gemm(model) -> tuple[object, int]:
+    """Rewrite every ``MatMul(x, W) + b`` with constant ``W`` (K, N) and ``b`` (N,) as ``Reshape -> Gemm -> Reshape``.
+
+    The arithmetic is the same; the point is the quantised graph: ONNX Runtime turns a quantised
+    Gemm with its bias into one integer kernel with a float output (QGemm), while a quantised
+    MatMul on a 3-D token tensor needs a separate requantisation, dequantisation and bias Add.
+    The reshapes are views (no copies). Needs static shapes. Returns ``(model copy, rewrites)``.
+    """
+    from onnx import helper
+
+    result = _onnx().ModelProto()
+    result.CopyFrom(model)
+    shapes = _shapes(result)
+    consumers = _consumers(result)
+    outputs = {value.name for value in result.graph.output}
+    rewrites = 0
+    for matmul in [node for node in result.graph.node if node.op_type == "MatMul"]:
+        weight = _constant(result, matmul.input[1])
+        users = consumers.get(matmul.output[0], [])
+        if weight is None or weight.ndim != 2 or len(users) != 1 or users[0].op_type != "Add":
+            continue
+        if matmul.output[0] in outputs:
+            continue
+        add = users[0]
+        bias_name = next((name for name in add.input if name != matmul.output[0]), None)
+        bias = _constant(result, bias_name) if bias_name else None
+        out_shape = shapes.get(add.output[0], [])
+        if bias is None or bias.shape != (weight.shape[1],) or not out_shape or 0 in out_shape:
+            continue
+        if matmul.input[1] not in _initializers(result) or bias_name not in _initializers(result):
+            continue
+        stem = matmul.output[0]
+        nodes = [
+            helper.make_node(
+                "Reshape",
+                [matmul.input[0], _add_initializer(result, f"{stem}_rows_shape", np.array([-1, weight.shape[0]]))],
+                [f"{stem}_rows"],
+                name=f"{stem}_rows",
+            ),
+            helper.make_node("Gemm", [f"{stem}_rows", matmul.input[1], bias_name], [f"{stem}_gemm"], name=f"{stem}_gemm"),
+            helper.make_node(
+                "Reshape",
+                [f"{stem}_gemm", _add_initializer(result, f"{stem}_out_shape", np.array(out_shape))],
+                [add.output[0]],
+                name=f"{stem}_tokens",
+            ),
+        ]
+        position = list(result.graph.node).index(matmul)
+        result.graph.node.remove(matmul)
+        result.graph.node.remove(add)
+        for offset, node in enumerate(nodes):
+            result.graph.node.insert(position + offset, node)
+        rewrites += 1
+    del result.graph.value_info[:]
+    return result, rewrites
+
+
 def _expose_score_maps(model, fused_ends: list[tuple[str, str, str]]):
     """Replace the outputs score_tl/score_br by one ``score_maps`` (1, 2, 16, 16) output."""
     from onnx import TensorProto, helper
@@ -327,12 +600,12 @@ class RuntimeGraphs:
 
 
 def build_runtime_graphs(
-    network_graph, *, fold_normalization: bool = True, fuse_branches: bool = True
+    network_graph, *, fold_normalization: bool = True, fold_head: bool = True, fuse_branches: bool = True
 ) -> RuntimeGraphs:
     """Derive the template and search runtime graphs from a network graph (exact rewrites).
 
-    ``fold_normalization`` / ``fuse_branches`` switch rewrites 2 and 3 off (for measuring
-    what each buys; without the fold the inputs stay float NCHW normalised images).
+    ``fold_normalization`` / ``fold_head`` / ``fuse_branches`` switch rewrites 2, 3 and 4 off
+    (for measuring what each buys; without the first the inputs stay float NCHW normalised images).
     """
     onnx = _onnx()
     from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD
@@ -341,12 +614,14 @@ def build_runtime_graphs(
     if not {BOX_OUTPUT, "score_tl", "score_br"} <= outputs:
         raise ExportError(f"the network graph must output box, score_tl and score_br, it has {sorted(outputs)}")
     pruned = _extract(
-        onnx.shape_inference.infer_shapes(network_graph), [SEARCH_INPUT, TEMPLATE_INPUT], [BOX_OUTPUT, "score_tl", "score_br"]
+        onnx.shape_inference.infer_shapes(network_graph, data_prop=True), [SEARCH_INPUT, TEMPLATE_INPUT], [BOX_OUTPUT, "score_tl", "score_br"]
     )
     template_graph, search_graph, boundary = split_template_work(pruned)
     if fold_normalization:
         template_graph = fold_input_normalization(template_graph, TEMPLATE_INPUT, IMAGENET_MEAN, IMAGENET_STD)
         search_graph = fold_input_normalization(search_graph, SEARCH_INPUT, IMAGENET_MEAN, IMAGENET_STD)
+    if fold_head:
+        search_graph, _ = fold_head_projection(search_graph)
     fused_ends: list[tuple[str, str, str]] = []
     if fuse_branches:
         search_graph, fused_ends = fuse_twin_branches(search_graph)

@@ -13,7 +13,7 @@ SHORT_FRAMES = 20
 @pytest.fixture(scope="session")
 def short_crossing(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
     """The first frames of the bundled demo sequence, in the folder format ``hit eval`` reads."""
-    source = repo_root / "demo" / "sequences" / "Crossing"
+    source = repo_root / "hit_core" / "assets" / "sequences" / "Crossing"
     target = tmp_path_factory.mktemp("sequences") / "Crossing"
     (target / "img").mkdir(parents=True)
     frames = sorted((source / "img").iterdir())[:SHORT_FRAMES]

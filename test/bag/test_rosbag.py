@@ -20,7 +20,7 @@ from hit_core.eval import rosbag  # noqa: E402
 
 @pytest.fixture(scope="module")
 def crossing(repo_root: Path) -> Sequence:
-    return load_sequence_dir(repo_root / "demo" / "sequences" / "Crossing", "Crossing")
+    return load_sequence_dir(repo_root / "hit_core" / "assets" / "sequences" / "Crossing", "Crossing")
 
 
 def _decoded_rgb(frame: rosbag.BagFrame) -> np.ndarray:

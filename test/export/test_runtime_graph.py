@@ -10,8 +10,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hit_core.export.runtime_graph import (
     build_runtime_graphs,
+    fold_head_projection,
     fold_input_normalization,
     fuse_twin_branches,
+    linear_layers_as_gemm,
 )
 from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD, normalize_crop
 
@@ -126,3 +128,57 @@ def test_runtime_graphs_equal_the_official_compatible_export(runtime_graphs, tin
         tokens = template_session.run(None, {"template": pair.template[None]})
         (box,) = search_session.run(["box"], {"search": pair.search[None], **dict(zip(runtime_graphs.template_tokens, tokens))})
         np.testing.assert_allclose(box, expected, atol=BOX_TOLERANCE, rtol=0)
+
+
+def _search_outputs(graphs, pair) -> list[np.ndarray]:
+    (tokens,) = _run(graphs.template, {"template": pair.template[None]})
+    return _run(graphs.search, {"search": pair.search[None], graphs.template_tokens[0]: tokens})
+
+
+def _conv_input_channels(model_bytes: bytes) -> list[int]:
+    model = onnx.load_from_string(model_bytes)
+    weights = {init.name: list(init.dims) for init in model.graph.initializer}
+    return [weights[n.input[1]][1] for n in model.graph.node if n.op_type == "Conv"]
+
+
+def test_head_projection_fold_halves_the_largest_convolution_and_keeps_the_outputs(tiny_network_graph, crossing_dir):
+    from hit_core.export.crops import real_crop_pairs
+
+    plain = build_runtime_graphs(tiny_network_graph, fold_head=False, fuse_branches=False)
+    folded = build_runtime_graphs(tiny_network_graph, fuse_branches=False)
+    # Both first head convs read C0 + 1 = 129 channels, padded to 144 for the blocked kernels, not 256
+    # (the second convs read 256 channels in both graphs).
+    plain_channels, folded_channels = _conv_input_channels(plain.search), _conv_input_channels(folded.search)
+    assert (plain_channels.count(256), plain_channels.count(144)) == (4, 0)
+    assert (folded_channels.count(256), folded_channels.count(144)) == (2, 2)
+    for pair in real_crop_pairs([crossing_dir], pairs_per_source=3):
+        expected_box, expected_maps = _search_outputs(plain, pair)
+        box, maps = _search_outputs(folded, pair)
+        np.testing.assert_allclose(box, expected_box, atol=BOX_TOLERANCE, rtol=0)
+        np.testing.assert_allclose(maps, expected_maps, atol=1e-4, rtol=0)
+
+
+def test_head_projection_fold_leaves_graphs_without_the_pattern_alone(runtime_graphs):
+    template = onnx.load_from_string(runtime_graphs.template)
+    result, applied = fold_head_projection(template)
+    assert not applied
+    assert result.SerializeToString() == template.SerializeToString()
+
+
+def test_linear_layers_as_gemm_is_exact(runtime_graphs, crossing_dir):
+    from hit_core.export.crops import real_crop_pairs
+
+    search = onnx.load_from_string(runtime_graphs.search)
+    rewritten, count = linear_layers_as_gemm(search)
+    # Tiny: 22 blocks with 1-3 linear layers each, the subsample queries and the neck's global projection.
+    assert count >= 30
+    weights = {init.name for init in rewritten.graph.initializer}
+    adds = {name for n in rewritten.graph.node if n.op_type == "Add" for name in n.input}
+    left = [n.name for n in rewritten.graph.node if n.op_type == "MatMul" and n.input[1] in weights and n.output[0] in adds]
+    assert not left
+    onnx.checker.check_model(rewritten)
+    for pair in real_crop_pairs([crossing_dir], pairs_per_source=2):
+        (tokens,) = _run(runtime_graphs.template, {"template": pair.template[None]})
+        feeds = {"search": pair.search[None], runtime_graphs.template_tokens[0]: tokens}
+        for got, expected in zip(_run(rewritten.SerializeToString(), feeds), _run(runtime_graphs.search, feeds)):
+            np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
