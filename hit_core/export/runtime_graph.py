@@ -370,10 +370,13 @@ def _find_modulated_head(model) -> _ModulatedHead | None:
             # tokens S: Transpose(Slice(T, 1:, axis 0)), T = Transpose(Concat([e, S], axis 1)), e = Gather(T, 0)
             unbatch = made_by(tokens_name, "Transpose")
             rows = made_by(unbatch.input[0], "Slice") if unbatch is not None and perm(unbatch) == [1, 0, 2] else None
-            if rows is None:
+            if rows is None or len(rows.input) < 4:
                 continue
             starts, axes = _constant(model, rows.input[1]), _constant(model, rows.input[3])
-            if starts is None or axes is None or starts.tolist() != [1] or axes.tolist() != [0]:
+            steps = _constant(model, rows.input[4]) if len(rows.input) > 4 and rows.input[4] else np.array([1])
+            if starts is None or axes is None or steps is None:
+                continue
+            if (starts.tolist(), axes.tolist(), steps.tolist()) != ([1], [0], [1]):
                 continue
             sequence_first = made_by(rows.input[0], "Transpose")
             joined = made_by(sequence_first.input[0], "Concat") if sequence_first is not None else None
