@@ -5,8 +5,9 @@ RGB image, and every MatMul/Gemm whose second operand is a weight): weights per 
 unsigned int8 with ranges from min/max calibration over real (search crop, template
 tokens) pairs. Linear layers are first rewritten as 2-D Gemms with their bias
 (:func:`~hit_core.export.runtime_graph.linear_layers_as_gemm`) and keep a float output,
-which ONNX Runtime runs as one integer kernel per layer (QGemm). The attention products (query x key, attention x value), the softmaxes,
-the soft-argmax and everything else stay float32, which keeps the corner maps smooth.
+which ONNX Runtime runs as one integer kernel per layer (QGemm). The attention products
+(query x key, attention x value), the softmaxes, the soft-argmax and everything else stay
+float32, which keeps the corner maps smooth.
 The format is QDQ (Quantize/Dequantize pairs that ONNX Runtime fuses into integer
 kernels), which is both the faster and the portable choice here.
 
