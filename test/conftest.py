@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +13,25 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("HIT_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
+
+
+def _shared_dir() -> Path:
+    """``$HIT_SHARED_DIR``, else ``shared/`` beside this checkout, else beside the local repository it was cloned
+    from (a throw-away CI clone in a temporary folder has no neighbours of its own)."""
+    if "HIT_SHARED_DIR" in os.environ:
+        return Path(os.environ["HIT_SHARED_DIR"]).resolve()
+    beside = REPO_ROOT.parent / "shared"
+    if beside.is_dir():
+        return beside.resolve()
+    origin = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "config", "--get", "remote.origin.url"], capture_output=True, text=True
+    ).stdout.strip()
+    if origin and Path(origin).is_dir() and (Path(origin).resolve().parent / "shared").is_dir():
+        return (Path(origin).resolve().parent / "shared").resolve()
+    return beside
+
+
+SHARED_DIR = _shared_dir()
 DATA_DIR = SHARED_DIR / "data" / "sot"
 PARITY_DIR = SHARED_DIR / "fixtures" / "official_parity"
 
@@ -21,7 +40,7 @@ def _require(path: Path) -> Path:
     if not path.exists():
         pytest.fail(
             f"shared test data not found at {path}; clone the project beside its shared/ folder "
-            f"or point HIT_SHARED_DIR at it"
+            f"(or clone it from a checkout that has one), or point HIT_SHARED_DIR at it"
         )
     return path
 
