@@ -24,7 +24,7 @@ from hit_core.export.files import atomic_write_bytes, exclusive_lock, resolve_ca
 
 LOGGER = logging.getLogger("hit_core.export")
 
-GRAPH_VERSION = "r2"
+GRAPH_VERSION = "r3"
 CACHE_SUBDIR = "onnx"
 
 

@@ -336,7 +336,7 @@ class _ModulatedHead:
 
     neck_map: str  # (1, C0, H, W) fused neck features, before the per-position projection
     neck_tokens: str  # the same, flattened to (1, C0, H*W)
-    global_vector: str  # (1, C) projected global vector e
+    global_vector: str  # (1, 1, C) projected global vector e, before the neck joins it to the projected map
     projection: np.ndarray  # (C0, C) per-position projection P (tokens @ P + bias)
     projection_bias: np.ndarray  # (C,)
     convs: tuple  # the Conv nodes reading the modulated map (1, C, H, W)
@@ -410,7 +410,7 @@ def _find_modulated_head(model) -> _ModulatedHead | None:
             return _ModulatedHead(
                 neck_map=flat.input[0],
                 neck_tokens=flat.output[0],
-                global_vector=first.output[0],
+                global_vector=joined.input[0],
                 projection=weight,
                 projection_bias=bias,
                 convs=tuple(convs),
@@ -434,7 +434,8 @@ def fold_head_projection(model):
     ``a_p = f_p . (P e) + b . e``: the first convolutions read C0 + 1 channels instead of C, and the
     projection itself disappears. Worth it when C0 + 1, padded to whole channel blocks, is below C
     (HiT-Tiny/Small: 144 vs 256 channels); otherwise, or when the pattern is not found, the model is
-    returned unchanged. Exact up to float rounding. Returns ``(model copy, applied)``.
+    returned unchanged. The global vector is then read before the neck joins it to the projected map, so
+    the projection is no longer computed at all. Exact up to float rounding. Returns ``(model copy, applied)``.
     """
     onnx = _onnx()
     from onnx import helper
@@ -451,6 +452,8 @@ def fold_head_projection(model):
     padding = -(neck_channels + 1) % CHANNEL_BLOCK
     if len(neck_shape) != 4 or neck_shape[:2] != [1, neck_channels] or neck_channels + 1 + padding >= width:
         return result, False
+    if shapes.get(head.global_vector) != [1, 1, width]:
+        return result, False
     conv_weights = [_constant(result, conv.input[1]) for conv in head.convs]
     if any(weight is None or weight.shape[1] != width for weight in conv_weights):
         return result, False
@@ -462,14 +465,14 @@ def fold_head_projection(model):
         helper.make_node(
             "MatMul",
             [head.global_vector, _add_initializer(result, f"{prefix}_scores_weight", scores_weight.astype(np.float32))],
-            [f"{prefix}_scores_vector"],
+            [f"{prefix}_scores_row"],
             name=f"{prefix}_scores_vector",
         ),
         helper.make_node(
             "Split",
-            [f"{prefix}_scores_vector", _add_initializer(result, f"{prefix}_split", np.array([neck_channels, 1]))],
+            [f"{prefix}_scores_row", _add_initializer(result, f"{prefix}_split", np.array([neck_channels, 1]))],
             [f"{prefix}_direction", f"{prefix}_offset"],
-            axis=1,
+            axis=2,
             name=f"{prefix}_split",
         ),
         helper.make_node(

@@ -141,6 +141,12 @@ def _conv_input_channels(model_bytes: bytes) -> list[int]:
     return [weights[n.input[1]][1] for n in model.graph.node if n.op_type == "Conv"]
 
 
+def _linear_weight_shapes(model_bytes: bytes) -> list[list[int]]:
+    model = onnx.load_from_string(model_bytes)
+    weights = {init.name: list(init.dims) for init in model.graph.initializer}
+    return [weights[n.input[1]] for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in weights]
+
+
 def test_head_projection_fold_halves_the_largest_convolution_and_keeps_the_outputs(tiny_network_graph, crossing_dir):
     from hit_core.export.crops import real_crop_pairs
 
@@ -151,6 +157,10 @@ def test_head_projection_fold_halves_the_largest_convolution_and_keeps_the_outpu
     plain_channels, folded_channels = _conv_input_channels(plain.search), _conv_input_channels(folded.search)
     assert (plain_channels.count(256), plain_channels.count(144)) == (4, 0)
     assert (folded_channels.count(256), folded_channels.count(144)) == (2, 2)
+    # The per-position projection (C0 128 -> 256) is gone, not merely unused: exactly one fewer 128 x 256
+    # linear layer (the others are stage-1 qkv and MLP layers), and the head reads the global vector instead.
+    plain_linear, folded_linear = _linear_weight_shapes(plain.search), _linear_weight_shapes(folded.search)
+    assert plain_linear.count([128, 256]) - folded_linear.count([128, 256]) == 1
     for pair in real_crop_pairs([crossing_dir], pairs_per_source=3):
         expected_box, expected_maps = _search_outputs(plain, pair)
         box, maps = _search_outputs(folded, pair)
