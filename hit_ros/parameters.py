@@ -29,7 +29,7 @@ __all__ = [
 BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "tensorrt", "torch")
 IMAGE_TRANSPORTS: tuple[str, ...] = ("raw", "compressed")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
-_DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(r"^(cpu(:openvino|:onnxruntime)?|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,12 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
         "supports is checked at start.",
         choices=PRECISIONS,
     ),
-    ParameterSpec("device", "cpu", "Device for the torch backend and GPU runtimes: cpu, cuda or cuda:N."),
+    ParameterSpec(
+        "device",
+        "cpu",
+        "Device: cpu, cuda or cuda:N. For onnxruntime, cpu runs its OpenVINO execution provider when installed; "
+        "cpu:onnxruntime keeps ONNX Runtime's own CPU kernels, cpu:openvino requires OpenVINO.",
+    ),
     ParameterSpec(
         "engine_cache_dir",
         "",
@@ -228,7 +233,9 @@ def parameters_from_values(values: dict[str, Any]) -> NodeParameters:
         _validate(spec, values[spec.name])
     device = values["device"].strip().lower()
     if not _DEVICE_PATTERN.match(device):
-        raise ConfigError(f"parameter 'device' must be cpu, cuda or cuda:N, got {values['device']!r}")
+        raise ConfigError(
+            f"parameter 'device' must be cpu, cpu:onnxruntime, cpu:openvino, cuda or cuda:N, got {values['device']!r}"
+        )
     if not values["variant"].strip():
         raise ConfigError("parameter 'variant' is empty: set tiny, small or base")
     return NodeParameters(

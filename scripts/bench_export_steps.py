@@ -15,6 +15,8 @@ Forms, cumulative:
   head       + the neck's last projection folded into the head's first convs (Tiny/Small; Base unchanged)
   fused      + the twin corner branches fused (grouped convs): the tracker's FP32 search graph
   int8       + static INT8 quantisation of the weighted layers (linear layers as QGemm)
+  fused-ov   the FP32 search graph on ONNX Runtime's OpenVINO execution provider (where installed)
+  int8-ov    the INT8 search graph on the OpenVINO execution provider (where installed)
 For the float-input forms the numpy normalisation of the search crop is timed too (as the tracker would
 have to do it per frame); the uint8 forms need none.
 """
@@ -48,6 +50,7 @@ def main(argv: list[str]) -> int:
     from hit_core.export.onnx_export import export_network_graph, load_model_for_export
     from hit_core.export.runtime_graph import build_runtime_graphs
     from hit_core.tracking.backends import normalize_crop
+    from hit_core.tracking.backends.onnxruntime_backend import OPENVINO, openvino_provider
 
     sources = [args.sequence] if args.sequence else default_image_sources()
     pairs = real_crop_pairs(sources, pairs_per_source=4)
@@ -66,13 +69,14 @@ def main(argv: list[str]) -> int:
         search_path.write_bytes(graphs["fused"].search)
         int8 = quantize_search_graph(template_path, search_path, pairs)
 
-    def session(data: bytes, tuned: bool = True) -> ort.InferenceSession:
+    def session(data: bytes, tuned: bool = True, openvino: bool = False) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
         if tuned:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.inter_op_num_threads = 1
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        providers = [openvino_provider(args.threads)] if openvino else []
+        return ort.InferenceSession(data, options, providers=[*providers, "CPUExecutionProvider"])
 
     float_template = normalize_crop(pair.template)
     forms = {}
@@ -93,6 +97,10 @@ def main(argv: list[str]) -> int:
             forms[name] = (session(graphs[name].search),
                            lambda t=token_feeds: {"search": normalize_crop(pair.search), **t})
     forms["int8"] = (session(int8), lambda t=fused_tokens: {"search": pair.search[None], **t})
+    if OPENVINO in ort.get_available_providers():
+        forms["fused-ov"] = (session(graphs["fused"].search, openvino=True),
+                             lambda t=fused_tokens: {"search": pair.search[None], **t})
+        forms["int8-ov"] = (session(int8, openvino=True), lambda t=fused_tokens: {"search": pair.search[None], **t})
 
     clock = time.thread_time if args.threads == 1 else time.perf_counter
     medians: dict[str, list[float]] = {name: [] for name in forms}

@@ -4,7 +4,8 @@ Run with the project's interpreter after adding or upgrading a package on purpos
 ``.venv/bin/python scripts/freeze_constraints.py``. Left out: the project itself, and the distributions that
 the ROS 2 wheels register internally (``rclpy``, ``std_msgs``, ... as egg-info inside ``ros-*`` wheels; they
 are not on PyPI under those names). torch is pinned without its local build tag (``+cpu``) so that the pin
-also matches the CPU wheel from PyTorch's index.
+also matches the CPU wheel from PyTorch's index. Pins with an environment marker (the ONNX Runtime build per
+platform) stay as they are, except that the one installed here gets its installed version.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def main() -> int:
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     excluded = _excluded_names()
+    marked = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if ";" in line and not line.startswith("#"):
+            requirement, marker = (part.strip() for part in line.split(";", 1))
+            marked[_canonical(requirement.split("==")[0])] = (requirement, marker)
+    installed = {}
     pins = []
     for line in frozen:
         if not line or line.startswith(("#", "-e")) or "==" not in line:
@@ -54,7 +61,12 @@ def main() -> int:
         name, version = line.split("==", 1)
         if _canonical(name) in excluded:
             continue
+        if _canonical(name) in marked:
+            installed[_canonical(name)] = f"{name}=={version}"
+            continue
         pins.append(f"{name}=={version.split('+')[0] if _canonical(name) == 'torch' else version}")
+    for name, (requirement, marker) in marked.items():
+        pins.append(f"{installed.get(name, requirement)}; {marker}")
     CONSTRAINTS.write_text(HEADER + "\n".join(sorted(pins, key=str.lower)) + "\n", encoding="utf-8")
     print(f"wrote {len(pins)} pins to {CONSTRAINTS}")
     return 0

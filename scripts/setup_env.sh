@@ -129,6 +129,11 @@ stamp="$( { printf '%s\n' "$MODE" "$("$VPY" -VV)"; cat "$REQ"/*.txt "$ROOT/setup
 if [ "$(cat "$VENV/.hit_setup_stamp" 2>/dev/null)" != "$stamp" ]; then
     "$VPY" -m pip --disable-pip-version-check install --quiet -r "$REQ/uv.txt" \
         2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+    # onnxruntime and onnxruntime-openvino install the same module: installing one over the other leaves a
+    # mix of both, so whichever is there goes before the requirements bring the one this machine needs.
+    if [ -x "$VENV/bin/uv" ]; then
+        "$VENV/bin/uv" pip uninstall --quiet --python "$VPY" onnxruntime onnxruntime-openvino 2>/dev/null || true
+    fi
     if ! "$VPY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
         log "installing torch (CPU build)"
         install_torch

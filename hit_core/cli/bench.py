@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "network-only protocol as the reference; default: onnxruntime official-onnx)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "int8"], metavar="PRECISION",
                         help="precisions (each backend runs the ones it supports; default: fp32 int8)")
+    parser.add_argument("--devices", nargs="+", default=["cpu"], metavar="DEVICE",
+                        help="devices for the backends (default: cpu, which for onnxruntime is its OpenVINO "
+                             "execution provider when installed; cpu:onnxruntime = ONNX Runtime's own CPU kernels, "
+                             "cpu:openvino, cuda, cuda:N). official-onnx always runs on ONNX Runtime's own CPU "
+                             "kernels, as the official protocol did")
     parser.add_argument("--threads", type=int, default=2, help="intra-op CPU threads (default 2)")
     parser.add_argument("--frames", type=int, default=200, help="timed frames per configuration (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed frames first (default 20)")
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hit_core.errors import ConfigError
     from hit_core.export.benchmark import (
+        REFERENCE_BACKEND,
         SUPPORTED_PRECISIONS,
         BenchConfig,
         check_configs,
@@ -68,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     sequence = args.sequence or _default_sequence()
     configs = [
         BenchConfig(variant, backend, precision, args.threads, sequence, args.frames, args.warmup,
-                    args.checkpoint, args.cache_dir)
+                    args.checkpoint, args.cache_dir, device)
         for variant in args.variants
         for backend in args.backends
         for precision in args.precisions
+        for device in (["cpu"] if backend == REFERENCE_BACKEND else dict.fromkeys(args.devices))
         if precision in SUPPORTED_PRECISIONS[backend]
     ]
     runs: dict[BenchConfig, list] = {config: [] for config in configs}

@@ -52,6 +52,7 @@ class BenchConfig:
     warmup: int
     checkpoint: str | None = None
     cache_dir: str | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -64,6 +65,7 @@ class BenchResult:
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
     setup_s: float = 0.0
+    runtime: str = ""  # what ran the network: an ONNX Runtime execution provider, or the backend's name
     error: str = ""
 
 
@@ -109,9 +111,11 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
         config.checkpoint,
         backend=config.backend,
         threads=config.threads,
+        device=config.device,
         engine_cache_dir=config.cache_dir,
         precision=config.precision,
     )
+    runtime = _runtime(tracker.backend)
     tracker.initialize(frames[0], ground_truth[0])
     setup_s = time.perf_counter() - start
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -122,7 +126,19 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
             for stage in STAGES:
                 samples[stage].append(result.timings_ms[stage])
     tracker.close()
-    return _summarise(config, samples, setup_s)
+    result = _summarise(config, samples, setup_s)
+    result.runtime = runtime
+    return result
+
+
+def _provider_label(provider: str) -> str:
+    return provider.removesuffix("ExecutionProvider").lower()
+
+
+def _runtime(backend) -> str:
+    """ONNX Runtime's first execution provider ("openvino", "cpu", "cuda"), else the backend's name."""
+    providers = getattr(backend, "providers", None)
+    return _provider_label(providers[0]) if providers else backend.name
 
 
 def official_protocol_graph(variant: str, checkpoint: str | None) -> bytes:
@@ -162,7 +178,9 @@ def _run_reference(config: BenchConfig) -> BenchResult:
         elapsed = (time.perf_counter() - begin) * 1000
         if position >= config.warmup:
             samples["inference"].append(elapsed)
-    return _summarise(config, samples, setup_s)
+    result = _summarise(config, samples, setup_s)
+    result.runtime = _provider_label(session.get_providers()[0])
+    return result
 
 
 def run_worker(config: BenchConfig) -> BenchResult:
@@ -198,7 +216,7 @@ def combine_rounds(rounds: Sequence[BenchResult]) -> BenchResult:
     good = [result for result in rounds if not result.error]
     if not good:
         return rounds[0]
-    combined = BenchResult(config=good[0].config)
+    combined = BenchResult(config=good[0].config, runtime=good[0].runtime)
     for stage in good[0].median_ms:
         combined.median_ms[stage] = float(np.median([result.median_ms[stage] for result in good]))
         combined.p95_ms[stage] = float(np.median([result.p95_ms[stage] for result in good]))
@@ -222,14 +240,17 @@ def check_configs(variants: Sequence[str], backends: Sequence[str], precisions: 
 def format_table(results: Sequence[BenchResult]) -> str:
     """A plain-text table: one row per configuration, median / p95 per stage, memory."""
     header = (
-        f"{'variant':8} {'backend':14} {'prec':5} {'thr':>3} | {'crop+pre':>13} | {'inference':>13} | "
+        f"{'variant':8} {'backend':14} {'runtime':9} {'prec':5} {'thr':>3} | {'crop+pre':>13} | {'inference':>13} | "
         f"{'post':>11} | {'track() total':>13} | {'RSS MiB':>7}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
         config = result.config
         if result.error:
-            lines.append(f"{config.variant:8} {config.backend:14} {config.precision:5} {config.threads:>3} | ERROR: {result.error}")
+            lines.append(
+                f"{config.variant:8} {config.backend:14} {config.device:9} {config.precision:5} {config.threads:>3} | "
+                f"ERROR: {result.error}"
+            )
             continue
 
         def cell(stage: str, width: int) -> str:
@@ -238,10 +259,14 @@ def format_table(results: Sequence[BenchResult]) -> str:
             return f"{result.median_ms[stage]:.2f}/{result.p95_ms[stage]:.2f}".rjust(width)
 
         lines.append(
-            f"{config.variant:8} {config.backend:14} {config.precision:5} {config.threads:>3} | {cell('preprocess', 13)} | "
+            f"{config.variant:8} {config.backend:14} {result.runtime:9} {config.precision:5} {config.threads:>3} | "
+            f"{cell('preprocess', 13)} | "
             f"{cell('inference', 13)} | {cell('postprocess', 11)} | {cell('total', 13)} | {result.rss_mib:7.0f}"
         )
-    lines.append("cells: median/p95 in ms; official-onnx = the official ONNX profiling protocol (network only)")
+    lines.append(
+        "cells: median/p95 in ms; official-onnx = the official ONNX profiling protocol (network only); "
+        "runtime: the ONNX Runtime execution provider that ran the network"
+    )
     return "\n".join(lines)
 
 

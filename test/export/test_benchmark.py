@@ -16,18 +16,26 @@ def test_worker_reports_every_stage_and_memory(tiny_checkpoint, cache_dir, cross
         assert 0 < result.median_ms[stage] <= result.p95_ms[stage]
     assert result.median_ms["inference"] < result.median_ms["total"]
     assert 50 < result.rss_mib <= result.peak_rss_mib
+    assert result.runtime in ("openvino", "cpu")  # the execution provider that ran the network
     table = format_table([result])
-    assert "onnxruntime" in table and "tiny" in table
+    assert "onnxruntime" in table and "tiny" in table and result.runtime in table
 
 
 def test_bench_command_runs_each_configuration_in_its_own_process(tiny_checkpoint, cache_dir, crossing_dir, capsys):
     from hit_core.cli import main
 
+    import onnxruntime as ort
+
     code = main(["bench", "--variants", "tiny", "--backends", "onnxruntime", "--precisions", "fp32",
+                 "--devices", "cpu", "cpu:onnxruntime",
                  "--frames", "3", "--warmup", "1", "--threads", "1", "--sequence", str(crossing_dir),
                  "--checkpoint", str(tiny_checkpoint), "--cache-dir", str(cache_dir), "--json"])
     results = json.loads(capsys.readouterr().out)
     assert code == 0, results
-    assert len(results) == 1 and not results[0]["error"]
-    assert results[0]["config"]["threads"] == 1
-    assert set(results[0]["median_ms"]) == set(STAGES)
+    assert len(results) == 2 and not any(result["error"] for result in results)
+    assert [result["config"]["device"] for result in results] == ["cpu", "cpu:onnxruntime"]
+    has_openvino = "OpenVINOExecutionProvider" in ort.get_available_providers()
+    assert [result["runtime"] for result in results] == ["openvino" if has_openvino else "cpu", "cpu"]
+    for result in results:
+        assert result["config"]["threads"] == 1
+        assert set(result["median_ms"]) == set(STAGES)

@@ -5,7 +5,8 @@ frame the state is set to the previous ground-truth box), so every backend sees 
 search crops and the comparison measures the backend alone, frame by frame. Per backend and
 precision, on the network box (cx, cy, w, h)/256:
 
-* onnxruntime fp32: float32 noise only (measured max 1.0e-6); tolerance 2e-5 as for PyTorch
+* onnxruntime fp32, on ONNX Runtime's own CPU kernels and on its OpenVINO execution provider
+  (where installed): float32 noise only (measured max 1.0e-6); tolerance 2e-5 as for PyTorch
   vs the official network (fixtures README section 7). Tracker states then agree within
   2e-5 * crop side pixels.
 * onnxruntime int8: quantisation error. Measured on these frames with these (random, not
@@ -55,10 +56,19 @@ def reference(torch_tiny_backend, crossing):
     return _gt_fed_run(torch_tiny_backend, *crossing)
 
 
+CPU_DEVICES = ("cpu:onnxruntime", "cpu:openvino")
+
+
 def _run(name, precision, checkpoint, cache_dir, crossing, device="cpu"):
     available, reason = backend_availability(name)
     if not available:
         pytest.skip(f"{name} cannot run here: {reason}")
+    if device == "cpu:openvino":
+        import onnxruntime as ort
+
+        if "OpenVINOExecutionProvider" not in ort.get_available_providers():
+            pytest.skip("this onnxruntime has no OpenVINO execution provider (onnxruntime-openvino is installed "
+                        "on x86-64 Linux only)")
     frames, data = crossing
     with create_backend(
         name, variant="tiny", checkpoint=checkpoint, device=device, engine_cache_dir=cache_dir, precision=precision
@@ -66,16 +76,22 @@ def _run(name, precision, checkpoint, cache_dir, crossing, device="cpu"):
         return _gt_fed_run(backend, frames, data)
 
 
-def test_onnxruntime_fp32_equals_torch(fixture_checkpoint, backend_cache_dir, crossing, reference):
-    boxes, states, scores = _run("onnxruntime", "fp32", fixture_checkpoint("tiny"), backend_cache_dir, crossing)
+@pytest.mark.parametrize("device", CPU_DEVICES)
+def test_onnxruntime_fp32_equals_torch(fixture_checkpoint, backend_cache_dir, crossing, reference, device):
+    boxes, states, scores = _run(
+        "onnxruntime", "fp32", fixture_checkpoint("tiny"), backend_cache_dir, crossing, device=device
+    )
     np.testing.assert_allclose(boxes, reference[0], rtol=0, atol=FP32_BOX_TOLERANCE)
     sides = crossing[1]["gtfed_crop_side"][:FRAMES, None]
     assert (np.abs(states - reference[1]) <= FP32_BOX_TOLERANCE * sides).all()
     np.testing.assert_allclose(scores, reference[2], rtol=0, atol=1e-4)
 
 
-def test_onnxruntime_int8_stays_near_torch(fixture_checkpoint, backend_cache_dir, crossing, reference):
-    boxes, _, scores = _run("onnxruntime", "int8", fixture_checkpoint("tiny"), backend_cache_dir, crossing)
+@pytest.mark.parametrize("device", CPU_DEVICES)
+def test_onnxruntime_int8_stays_near_torch(fixture_checkpoint, backend_cache_dir, crossing, reference, device):
+    boxes, _, scores = _run(
+        "onnxruntime", "int8", fixture_checkpoint("tiny"), backend_cache_dir, crossing, device=device
+    )
     error = np.abs(boxes - reference[0])
     assert np.median(error) <= INT8_MEDIAN_TOLERANCE, f"median |delta box| {np.median(error):.4f}"
     assert error.max() <= INT8_MAX_TOLERANCE, f"max |delta box| {error.max():.4f}"

@@ -31,6 +31,7 @@ def test_backend_names():
         ("torch", {"threads": 0}, "threads must be a positive integer"),
         ("torch", {"precision": "int8"}, "fp32 only"),
         ("torch", {"device": "gpu7"}, "invalid torch device"),
+        ("onnxruntime", {"device": "cpu:tvm"}, "invalid device 'cpu:tvm' for onnxruntime; use 'cpu', 'cpu:openvino'"),
     ],
 )
 def test_bad_options_are_config_errors(name, options, message):
@@ -69,6 +70,72 @@ def test_auto_falls_back_to_onnxruntime_and_says_why(fixture_checkpoint, backend
         assert any("TensorRT not used" in message and reason in message for message in warnings), warnings
     finally:
         backend.close()
+
+
+def _has_openvino() -> bool:
+    import onnxruntime as ort
+
+    return "OpenVINOExecutionProvider" in ort.get_available_providers()
+
+
+def test_onnxruntime_cpu_runs_on_openvino_where_installed_and_says_so(fixture_checkpoint, backend_cache_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="hit_core.tracking"):
+        backend = create_backend(
+            "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir
+        )
+    expected = "OpenVINOExecutionProvider" if _has_openvino() else "CPUExecutionProvider"
+    try:
+        assert backend.providers[0] == expected
+        assert any(f"HiT graphs on the {expected}" in record.getMessage() for record in caplog.records)
+    finally:
+        backend.close()
+    with create_backend(
+        "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir,
+        device="cpu:onnxruntime",
+    ) as backend:
+        assert backend.providers == ["CPUExecutionProvider"]
+
+
+def test_onnxruntime_cpu_openvino_is_refused_without_the_provider(fixture_checkpoint, backend_cache_dir):
+    if _has_openvino():
+        pytest.skip("this onnxruntime has the OpenVINO execution provider, so asking for it succeeds")
+    with pytest.raises(BackendError, match="no OpenVINO execution provider"):
+        create_backend("onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), device="cpu:openvino")
+
+
+def test_onnxruntime_falls_back_to_its_own_kernels_when_openvino_fails(
+    fixture_checkpoint, backend_cache_dir, caplog, monkeypatch
+):
+    import onnxruntime as ort
+
+    if not _has_openvino():
+        pytest.skip("this onnxruntime has no OpenVINO execution provider to fail")
+    real_session = ort.InferenceSession
+
+    def openvino_fails(path, options=None, providers=None):
+        first = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+        if first == "OpenVINOExecutionProvider":
+            raise RuntimeError("injected OpenVINO compile failure")
+        return real_session(path, options, providers=providers)
+
+    monkeypatch.setattr(ort, "InferenceSession", openvino_fails)
+    with caplog.at_level(logging.WARNING, logger="hit_core.tracking"):
+        backend = create_backend(
+            "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir
+        )
+    try:
+        assert backend.providers == ["CPUExecutionProvider"]
+        warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+        assert any("OpenVINO execution provider failed" in m and "injected OpenVINO" in m for m in warnings), warnings
+        backend.set_template(TEMPLATE)
+        assert backend.infer(SEARCH).box.shape == (4,)
+    finally:
+        backend.close()
+    with pytest.raises(BackendError, match="injected OpenVINO compile failure"):
+        create_backend(
+            "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir,
+            device="cpu:openvino",
+        )
 
 
 def test_untrained_network_is_announced_loudly(caplog):
