@@ -12,6 +12,7 @@ Forms, cumulative:
   network    our network graph (opset 17), float inputs, ORT_ENABLE_ALL, 1 inter-op thread
   split      + template work moved out of the per-frame graph (the template tokens are an input)
   fold       + uint8 HWC crop in, normalisation folded into the first conv (no numpy normalisation)
+  parts      + query/key/value computed by one layer per part instead of one layer and a split
   head       + the neck's last projection folded into the head's first convs (Tiny/Small; Base unchanged)
   fused      + the twin corner branches fused (grouped convs): the tracker's FP32 search graph
   int8       + static INT8 quantisation of the weighted layers (linear layers as QGemm)
@@ -58,8 +59,11 @@ def main(argv: list[str]) -> int:
     model, _ = load_model_for_export(args.variant, args.checkpoint)
     network = export_network_graph(model)
     graphs = {
-        "split": build_runtime_graphs(network, fold_normalization=False, fold_head=False, fuse_branches=False),
-        "fold": build_runtime_graphs(network, fold_head=False, fuse_branches=False),
+        "split": build_runtime_graphs(
+            network, fold_normalization=False, split_projections=False, fold_head=False, fuse_branches=False
+        ),
+        "fold": build_runtime_graphs(network, split_projections=False, fold_head=False, fuse_branches=False),
+        "parts": build_runtime_graphs(network, fold_head=False, fuse_branches=False),
         "head": build_runtime_graphs(network, fuse_branches=False),
         "fused": build_runtime_graphs(network),
     }
@@ -85,7 +89,7 @@ def main(argv: list[str]) -> int:
                          lambda: {"search": normalize_crop(pair.search), "template": float_template})
     forms["network"] = (session(network.SerializeToString()),
                         lambda: {"search": normalize_crop(pair.search), "template": float_template})
-    for name, uint8 in (("split", False), ("fold", True), ("head", True), ("fused", True)):
+    for name, uint8 in (("split", False), ("fold", True), ("parts", True), ("head", True), ("fused", True)):
         template_session = session(graphs[name].template)
         tokens = template_session.run(None, {"template": pair.template[None] if uint8 else float_template})
         token_feeds = dict(zip(graphs[name].template_tokens, tokens))

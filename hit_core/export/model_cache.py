@@ -24,7 +24,7 @@ from hit_core.export.files import atomic_write_bytes, exclusive_lock, resolve_ca
 
 LOGGER = logging.getLogger("hit_core.export")
 
-GRAPH_VERSION = "r4"
+GRAPH_VERSION = "r5"
 CACHE_SUBDIR = "onnx"
 
 

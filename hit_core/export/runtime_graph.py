@@ -21,11 +21,18 @@ Rewrites, each exact up to float rounding:
    subtracted, and ``1/(255 std)`` is folded into the conv weights. Subtracting before the
    conv keeps its zero padding exact at the border, and leaves the conv free to run with
    its activation in ONNX Runtime's blocked layout.
-3. *Twin corner branches fused* (:func:`fuse_twin_branches`): the two corner branches
+3. *Fused projections computed per part* (:func:`split_fused_projections`): the
+   query/key/value layer of each attention block (key/value in the subsampling blocks)
+   becomes one layer per part instead of one layer whose output is split afterwards
+   (OpenVINO runs that split with a slow reference kernel).
+4. *The neck's last projection folded into the head* (:func:`fold_head_projection`,
+   Tiny and Small): the head's first convs read the neck features and their scores
+   directly; the projection is not computed.
+5. *Twin corner branches fused* (:func:`fuse_twin_branches`): the two corner branches
    run identical-shape convolutions on the same input; their first convs become one
    conv with twice the output channels, the following conv/activation pairs become
    grouped convs (groups = 2) on the concatenated channels.
-4. The confidence output is dropped (the tracker computes the score from the maps).
+6. The confidence output is dropped (the tracker computes the score from the maps).
 """
 
 from __future__ import annotations
@@ -500,6 +507,82 @@ def fold_head_projection(model):
     return result, True
 
 
+def split_fused_projections(model) -> tuple[object, int]:
+    """Compute each part of a fused projection with its own layer instead of splitting one output.
+
+    The attention blocks compute queries, keys and values with one linear layer and split the
+    result per head: ``Split(Reshape(x @ W + b, (.., heads, q + k + v)), [q, k, v], axis -1)``.
+    Computing each part with its own weight columns gives the same tensors (the same dot
+    products) without the split. Returns ``(model copy, rewrites)``.
+    """
+    from onnx import helper
+
+    result = _onnx().ModelProto()
+    result.CopyFrom(model)
+    producers, consumers = _producers(result), _consumers(result)
+    weights = _initializers(result)
+    outputs = {value.name for value in result.graph.output}
+    rewrites = 0
+    for split in [node for node in result.graph.node if node.op_type == "Split" and len(node.input) > 1]:
+        reshape = producers.get(split.input[0])
+        add = producers.get(reshape.input[0]) if reshape is not None and reshape.op_type == "Reshape" else None
+        if add is None or add.op_type != "Add":
+            continue
+        matmul = next((producers[n] for n in add.input if n in producers and producers[n].op_type == "MatMul"), None)
+        if matmul is None or matmul.input[1] not in weights:
+            continue
+        bias_name = next((n for n in add.input if n != matmul.output[0]), "")
+        if bias_name not in weights:
+            continue
+        intermediates = (matmul.output[0], add.output[0], reshape.output[0])
+        if any(len(consumers.get(name, [])) != 1 or name in outputs for name in intermediates):
+            continue
+        sizes, shape = _constant(result, split.input[1]), _constant(result, reshape.input[1])
+        weight, bias = _array(result, matmul.input[1]), _array(result, bias_name)
+        if sizes is None or shape is None or weight.ndim != 2 or bias.shape != (weight.shape[1],):
+            continue
+        rank, axis, part = len(shape), _attributes(split).get("axis", 0), int(sizes.sum())
+        if axis not in (-1, rank - 1) or int(shape[-1]) not in (-1, part) or part <= 0 or weight.shape[1] % part:
+            continue
+        grouped_weight = weight.reshape(weight.shape[0], -1, part)
+        grouped_bias = bias.reshape(-1, part)
+        stem = split.output[0]
+        nodes = []
+        for index, (start, size) in enumerate(zip(np.cumsum(sizes) - sizes, sizes)):
+            name = f"{stem}_part{index}"
+            columns = slice(int(start), int(start + size))
+            part_shape = np.array([*shape[:-1], size], dtype=np.int64)
+            nodes += [
+                helper.make_node(
+                    "MatMul",
+                    [matmul.input[0], _add_initializer(
+                        result, f"{name}_weight", grouped_weight[:, :, columns].reshape(weight.shape[0], -1))],
+                    [f"{name}_product"],
+                    name=f"{name}_matmul",
+                ),
+                helper.make_node(
+                    "Add",
+                    [f"{name}_product", _add_initializer(result, f"{name}_bias", grouped_bias[:, columns].reshape(-1))],
+                    [f"{name}_biased"],
+                    name=f"{name}_bias",
+                ),
+                helper.make_node(
+                    "Reshape",
+                    [f"{name}_biased", _add_initializer(result, f"{name}_shape", part_shape)],
+                    [split.output[index]],
+                    name=f"{name}_reshape",
+                ),
+            ]
+        position = list(result.graph.node).index(matmul)
+        for node in (matmul, add, reshape, split):
+            result.graph.node.remove(node)
+        for offset, node in enumerate(nodes):
+            result.graph.node.insert(position + offset, node)
+        rewrites += 1
+    _prune_dead_nodes(result)
+    return result, rewrites
+
+
 def linear_layers_as_gemm(model) -> tuple[object, int]:
     """Rewrite every ``MatMul(x, W) + b`` with constant ``W`` (K, N) and ``b`` (N,) as ``Reshape -> Gemm -> Reshape``.
 
@@ -585,12 +668,18 @@ class RuntimeGraphs:
 
 
 def build_runtime_graphs(
-    network_graph, *, fold_normalization: bool = True, fold_head: bool = True, fuse_branches: bool = True
+    network_graph,
+    *,
+    fold_normalization: bool = True,
+    split_projections: bool = True,
+    fold_head: bool = True,
+    fuse_branches: bool = True,
 ) -> RuntimeGraphs:
     """Derive the template and search runtime graphs from a network graph (exact rewrites).
 
-    ``fold_normalization`` / ``fold_head`` / ``fuse_branches`` switch rewrites 2, 3 and 4 off
-    (for measuring what each buys; without the first the inputs stay float NCHW normalised images).
+    ``fold_normalization`` / ``split_projections`` / ``fold_head`` / ``fuse_branches`` switch
+    rewrites 2 to 5 off (for measuring what each buys; without the first the inputs stay float
+    NCHW normalised images).
     """
     onnx = _onnx()
     from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD
@@ -605,6 +694,8 @@ def build_runtime_graphs(
     if fold_normalization:
         template_graph = fold_input_normalization(template_graph, TEMPLATE_INPUT, IMAGENET_MEAN, IMAGENET_STD)
         search_graph = fold_input_normalization(search_graph, SEARCH_INPUT, IMAGENET_MEAN, IMAGENET_STD)
+    if split_projections:
+        search_graph, _ = split_fused_projections(search_graph)
     if fold_head:
         search_graph, _ = fold_head_projection(search_graph)
     fused_ends: list[tuple[str, str, str]] = []

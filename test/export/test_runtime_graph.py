@@ -14,6 +14,7 @@ from hit_core.export.runtime_graph import (
     fold_input_normalization,
     fuse_twin_branches,
     linear_layers_as_gemm,
+    split_fused_projections,
 )
 from hit_core.tracking.backends import IMAGENET_MEAN, IMAGENET_STD, normalize_crop
 
@@ -194,3 +195,24 @@ def test_linear_layers_as_gemm_is_exact(runtime_graphs, crossing_dir):
         feeds = {"search": pair.search[None], runtime_graphs.template_tokens[0]: tokens}
         for got, expected in zip(_run(rewritten.SerializeToString(), feeds), _run(runtime_graphs.search, feeds)):
             np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_split_fused_projections_is_exact_and_leaves_no_attention_split(tiny_network_graph, crossing_dir):
+    from hit_core.export.crops import real_crop_pairs
+
+    plain = build_runtime_graphs(tiny_network_graph, split_projections=False)
+    split = build_runtime_graphs(tiny_network_graph)
+    # Tiny: 9 attention blocks (query, key, value) and 2 subsampling blocks (key, value) lose their Split;
+    # the ones left split token sequences (subsampling queries), the fold's scores and the twin maps.
+    assert _op_count(plain.search, "Split") - _op_count(split.search, "Split") == 11
+    assert split_fused_projections(onnx.load_from_string(plain.search))[1] == 11
+    assert split_fused_projections(onnx.load_from_string(split.search))[1] == 0  # nothing left to rewrite
+    for pair in real_crop_pairs([crossing_dir], pairs_per_source=3):
+        expected_box, expected_maps = _search_outputs(plain, pair)
+        box, maps = _search_outputs(split, pair)
+        np.testing.assert_allclose(box, expected_box, atol=BOX_TOLERANCE, rtol=0)
+        np.testing.assert_allclose(maps, expected_maps, atol=1e-5, rtol=0)
+
+
+def _op_count(model_bytes: bytes, op_type: str) -> int:
+    return sum(node.op_type == op_type for node in onnx.load_from_string(model_bytes).graph.node)
