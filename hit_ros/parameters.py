@@ -29,7 +29,7 @@ __all__ = [
 BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "tensorrt", "torch")
 IMAGE_TRANSPORTS: tuple[str, ...] = ("raw", "compressed")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
-_DEVICE_PATTERN = re.compile(r"^(cpu(:openvino|:onnxruntime)?|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(r"^(cpu(:openvino)?|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "device",
         "cpu",
-        "Device: cpu, cuda or cuda:N. For onnxruntime, cpu runs its OpenVINO execution provider when installed; "
-        "cpu:onnxruntime keeps ONNX Runtime's own CPU kernels, cpu:openvino requires OpenVINO.",
+        "Device: cpu, cuda or cuda:N; for onnxruntime also cpu:openvino (its OpenVINO execution provider: faster "
+        "alone, but it lost more frames live on a 2-core machine, see docs/export.md).",
     ),
     ParameterSpec(
         "engine_cache_dir",
@@ -234,7 +234,7 @@ def parameters_from_values(values: dict[str, Any]) -> NodeParameters:
     device = values["device"].strip().lower()
     if not _DEVICE_PATTERN.match(device):
         raise ConfigError(
-            f"parameter 'device' must be cpu, cpu:onnxruntime, cpu:openvino, cuda or cuda:N, got {values['device']!r}"
+            f"parameter 'device' must be cpu, cpu:openvino, cuda or cuda:N, got {values['device']!r}"
         )
     if not values["variant"].strip():
         raise ConfigError("parameter 'variant' is empty: set tiny, small or base")

@@ -61,7 +61,7 @@ def _model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant (default: tiny)")
     parser.add_argument("--checkpoint", type=Path, help="HiT weights (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="runtime (default: auto)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; onnxruntime also cpu:onnxruntime, cpu:openvino (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; onnxruntime also cpu:openvino (default: cpu)")
     parser.add_argument(
         "--threads", type=_positive_int, help="CPU threads for inference (default: the runtime's choice)"
     )

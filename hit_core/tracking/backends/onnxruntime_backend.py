@@ -1,15 +1,15 @@
 """ONNX Runtime backend: the tracker's runtime graphs on CPU (default) or the CUDA provider.
 
-On ``device="cpu"`` the graphs run on ONNX Runtime's OpenVINO execution provider when the
-installed onnxruntime has it (the ``onnxruntime-openvino`` package, the default of
-``scripts/setup_env.sh`` on x86-64 Linux), else on ONNX Runtime's own CPU kernels; the
-choice is logged. OpenVINO compiles each graph as a whole and runs the FP32 and INT8
-search graphs 1.2-1.4x faster than ONNX Runtime's own kernels on an AVX-512 CPU (figures
-in docs/export.md), with the same boxes to float rounding (it is told to compute in FP32,
-not left to a default: OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with AMX). ``device="cpu:openvino"``
-requires that provider, ``device="cpu:onnxruntime"`` keeps ONNX Runtime's own kernels.
-If the OpenVINO provider fails to load a graph under ``"cpu"``, the backend logs why and
-uses ONNX Runtime's own kernels.
+``device="cpu"`` runs the graphs on ONNX Runtime's own CPU kernels. ``device="cpu:openvino"``
+runs them on its OpenVINO execution provider, which the ``onnxruntime-openvino`` package
+has (installed by ``scripts/setup_env.sh`` and ``pip install`` on x86-64 Linux). OpenVINO
+compiles each graph as a whole and runs the FP32 and INT8 search graphs 1.2-1.7x faster
+than ONNX Runtime's own kernels in a process of their own (figures in docs/export.md), with
+the same boxes to float rounding (it is told to compute in FP32, not left to a default:
+OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with AMX). It is not the default
+because the tracker node lost more camera frames with it in live replays on a 2-core
+machine (docs/export.md). If the provider fails to compile a graph, the backend logs why
+and runs ONNX Runtime's own kernels instead.
 
 The network runs as two cached graphs (:mod:`hit_core.export.runtime_graph`): the
 template graph once per target in :meth:`set_template` (the template's patch
@@ -57,7 +57,7 @@ def is_available() -> tuple[bool, str]:
     return True, ""
 
 
-CPU_DEVICES = ("cpu", "cpu:openvino", "cpu:onnxruntime")
+CPU_DEVICES = ("cpu", "cpu:openvino")
 OPENVINO = "OpenVINOExecutionProvider"
 
 
@@ -74,16 +74,15 @@ def _providers(device: str, threads: int | None) -> list:
     """Execution providers for ``device``, in ONNX Runtime's order of preference."""
     import onnxruntime as ort
 
-    if device in CPU_DEVICES:
-        has_openvino = OPENVINO in ort.get_available_providers()
-        if device == "cpu:openvino" and not has_openvino:
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cpu:openvino":
+        if OPENVINO not in ort.get_available_providers():
             raise BackendError(
                 "device 'cpu:openvino' asked for, but this onnxruntime has no OpenVINO execution provider "
                 "(pip uninstall onnxruntime && pip install onnxruntime-openvino, or use device='cpu')"
             )
-        if device != "cpu:onnxruntime" and has_openvino:
-            return [openvino_provider(threads), "CPUExecutionProvider"]
-        return ["CPUExecutionProvider"]
+        return [openvino_provider(threads), "CPUExecutionProvider"]
     if not device.startswith("cuda"):
         choices = ", ".join(repr(name) for name in CPU_DEVICES)
         raise ConfigError(f"invalid device {device!r} for onnxruntime; use {choices}, 'cuda' or 'cuda:N'")
@@ -136,12 +135,12 @@ class OnnxRuntimeBackend(Backend):
         try:
             files = runtime_graph_files(source, precision=precision, cache_dir=engine_cache_dir)
             try:
-                self._load_sessions(ort, files, options, providers, device)
+                self._load_sessions(ort, files, options, providers)
             except Exception as error:  # onnxruntime raises its own exception types for damaged files
                 LOGGER.warning("cached graphs %s failed to load (%s); rebuilding them", files.search.parent, error)
                 remove_cached([files.template, files.search])
                 files = runtime_graph_files(source, precision=precision, cache_dir=engine_cache_dir)
-                self._load_sessions(ort, files, options, providers, device)
+                self._load_sessions(ort, files, options, providers)
         except HitError:
             raise
         except Exception as error:  # any runtime failure while building or loading is a backend failure
@@ -163,13 +162,13 @@ class OnnxRuntimeBackend(Backend):
         self._binding.bind_output("score_maps", "cpu", 0, np.float32, self._maps.shape, self._maps.ctypes.data)
         self._tokens: list[np.ndarray] | None = None
 
-    def _load_sessions(self, ort, files, options, providers: list, device: str) -> None:
-        """Open both graphs; under device "cpu" an OpenVINO failure falls back to ONNX Runtime's kernels."""
+    def _load_sessions(self, ort, files, options, providers: list) -> None:
+        """Open both graphs; if OpenVINO cannot compile them, log why and use ONNX Runtime's kernels."""
         try:
             self._template_session = ort.InferenceSession(str(files.template), options, providers=providers)
             self._search_session = ort.InferenceSession(str(files.search), options, providers=providers)
         except Exception as error:  # onnxruntime and OpenVINO raise their own exception types
-            if device != "cpu" or _provider_name(providers[0]) != OPENVINO:
+            if _provider_name(providers[0]) != OPENVINO:
                 raise
             LOGGER.warning(
                 "onnxruntime: the OpenVINO execution provider failed to load %s (%s); "
