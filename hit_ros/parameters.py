@@ -70,7 +70,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
         "device",
         "cpu",
         "Device: cpu, cuda or cuda:N; for onnxruntime also cpu:openvino (its OpenVINO execution provider: faster "
-        "alone; its live behaviour in the node is not settled yet, see docs/export.md).",
+        "alone, but the node lost more camera frames with it in live replays on 2 cores, see docs/export.md).",
     ),
     ParameterSpec(
         "engine_cache_dir",

@@ -7,8 +7,8 @@ compiles each graph as a whole and runs the FP32 and INT8 search graphs 1.2-1.7x
 than ONNX Runtime's own kernels in a process of their own (figures in docs/export.md), with
 the same boxes to float rounding (it is told to compute in FP32, not left to a default:
 OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with AMX). It is not the default
-yet: live replays into the tracker node on a noisy 2-core machine were inconclusive
-(docs/export.md). If the provider fails to compile a graph, the backend logs why
+because the tracker node left more camera frames unanswered with it in live replays on a
+2-core machine (docs/export.md). If the provider fails to compile a graph, the backend logs why
 and runs ONNX Runtime's own kernels instead.
 
 The network runs as two cached graphs (:mod:`hit_core.export.runtime_graph`): the
