@@ -53,7 +53,7 @@ PRECISIONS = ("fp32", "int8")
 def is_available() -> tuple[bool, str]:
     """Whether onnxruntime is importable (the graphs also need ``onnx`` the first time)."""
     if importlib.util.find_spec("onnxruntime") is None:
-        return False, "onnxruntime is not installed (pip install onnxruntime)"
+        return False, "onnxruntime is not installed (pip install onnxruntime; onnxruntime-openvino on x86-64 Linux)"
     return True, ""
 
 
