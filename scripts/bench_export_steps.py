@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     from hit_core.export.onnx_export import export_network_graph, load_model_for_export
     from hit_core.export.runtime_graph import build_runtime_graphs
     from hit_core.tracking.backends import normalize_crop
-    from hit_core.tracking.backends.onnxruntime_backend import OPENVINO, openvino_provider
+    from hit_core.tracking.backends.onnxruntime_backend import openvino_available, openvino_provider
 
     sources = [args.sequence] if args.sequence else default_image_sources()
     pairs = real_crop_pairs(sources, pairs_per_source=4)
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
             forms[name] = (session(graphs[name].search),
                            lambda t=token_feeds: {"search": normalize_crop(pair.search), **t})
     forms["int8"] = (session(int8), lambda t=fused_tokens: {"search": pair.search[None], **t})
-    if OPENVINO in ort.get_available_providers():
+    if openvino_available():
         forms["fused-ov"] = (session(graphs["fused"].search, openvino=True),
                              lambda t=fused_tokens: {"search": pair.search[None], **t})
         forms["int8-ov"] = (session(int8, openvino=True), lambda t=fused_tokens: {"search": pair.search[None], **t})

@@ -101,6 +101,32 @@ def _remove_unused_initializers(model) -> None:
     model.graph.initializer.extend(kept)
 
 
+def _splice(model, new_nodes: list, replaced: list = (), before=None) -> None:
+    """Put ``new_nodes`` where the first of ``replaced`` (or ``before``) was, and drop ``replaced``.
+
+    Graph order is topological, so the new nodes go at the earliest position of what they replace.
+    """
+    nodes = list(model.graph.node)
+    position = min(nodes.index(node) for node in [*replaced, *([before] if before is not None else [])])
+    for node in replaced:
+        model.graph.node.remove(node)
+    for offset, node in enumerate(new_nodes):
+        model.graph.node.insert(position + offset, node)
+
+
+def _linear_parts(matmul, add, weights: dict) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """``(W, b, bias name)`` when ``add(matmul(x, W), b)`` is a linear layer with constant 2-D ``W`` and ``b`` (N,)."""
+    from onnx import numpy_helper
+
+    bias_name = next((name for name in add.input if name != matmul.output[0]), "")
+    if matmul.output[0] not in add.input or matmul.input[1] not in weights or bias_name not in weights:
+        return None
+    weight, bias = numpy_helper.to_array(weights[matmul.input[1]]), numpy_helper.to_array(weights[bias_name])
+    if weight.ndim != 2 or bias.shape != (weight.shape[1],):
+        return None
+    return weight, bias, bias_name
+
+
 def _extract(model, inputs: list[str], outputs: list[str]):
     from onnx.utils import Extractor
 
@@ -184,9 +210,7 @@ def fold_input_normalization(model, input_name: str, mean: np.ndarray, std: np.n
     ]
     conv.input[0] = f"{prefix}_centred"
     conv.input[1] = _add_initializer(result, f"{prefix}_folded_weight", folded_weight)
-    position = list(result.graph.node).index(conv)
-    for offset_index, node in enumerate(nodes):
-        result.graph.node.insert(position + offset_index, node)
+    _splice(result, nodes, before=conv)
     value.type.tensor_type.elem_type = TensorProto.UINT8
     shape = value.type.tensor_type.shape
     del shape.dim[:]
@@ -274,12 +298,7 @@ def fuse_twin_branches(model) -> tuple[object, list[tuple[str, str, str]]]:
         channels = _array(result, last_conv.input[1]).shape[0]
         split_sizes = _add_initializer(result, f"{source}__split", np.array([channels, channels], dtype=np.int64))
         new_nodes.append(helper.make_node("Split", [source, split_sizes], [end_a, end_b], axis=1, name=f"{source}__split"))
-        position = min(list(result.graph.node).index(node) for pair_nodes in chain for node in pair_nodes)
-        for pair_nodes in chain:
-            for node in pair_nodes:
-                result.graph.node.remove(node)
-        for offset_index, node in enumerate(new_nodes):
-            result.graph.node.insert(position + offset_index, node)
+        _splice(result, new_nodes, [node for pair_nodes in chain for node in pair_nodes])
         fused_ends.append((source, end_a, end_b))
     _remove_unused_initializers(result)
     return result, fused_ends
@@ -500,9 +519,7 @@ def fold_head_projection(model):
         )
         conv.input[0] = f"{prefix}_input"
         conv.input[1] = _add_initializer(result, f"{conv.input[1]}__{prefix}", folded.astype(np.float32))
-    position = min(list(result.graph.node).index(conv) for conv in head.convs)
-    for offset, node in enumerate(nodes):
-        result.graph.node.insert(position + offset, node)
+    _splice(result, nodes, before=min(head.convs, key=list(result.graph.node).index))
     _prune_dead_nodes(result)
     return result, True
 
@@ -529,17 +546,15 @@ def split_fused_projections(model) -> tuple[object, int]:
         if add is None or add.op_type != "Add":
             continue
         matmul = next((producers[n] for n in add.input if n in producers and producers[n].op_type == "MatMul"), None)
-        if matmul is None or matmul.input[1] not in weights:
-            continue
-        bias_name = next((n for n in add.input if n != matmul.output[0]), "")
-        if bias_name not in weights:
+        linear = _linear_parts(matmul, add, weights) if matmul is not None else None
+        if linear is None:
             continue
         intermediates = (matmul.output[0], add.output[0], reshape.output[0])
         if any(len(consumers.get(name, [])) != 1 or name in outputs for name in intermediates):
             continue
+        weight, bias, _ = linear
         sizes, shape = _constant(result, split.input[1]), _constant(result, reshape.input[1])
-        weight, bias = _array(result, matmul.input[1]), _array(result, bias_name)
-        if sizes is None or shape is None or weight.ndim != 2 or bias.shape != (weight.shape[1],):
+        if sizes is None or shape is None:
             continue
         rank, axis, part = len(shape), _attributes(split).get("axis", 0), int(sizes.sum())
         if axis not in (-1, rank - 1) or int(shape[-1]) not in (-1, part) or part <= 0 or weight.shape[1] % part:
@@ -573,11 +588,7 @@ def split_fused_projections(model) -> tuple[object, int]:
                     name=f"{name}_reshape",
                 ),
             ]
-        position = list(result.graph.node).index(matmul)
-        for node in (matmul, add, reshape, split):
-            result.graph.node.remove(node)
-        for offset, node in enumerate(nodes):
-            result.graph.node.insert(position + offset, node)
+        _splice(result, nodes, [matmul, add, reshape, split])
         rewrites += 1
     _prune_dead_nodes(result)
     return result, rewrites
@@ -602,18 +613,14 @@ def linear_layers_as_gemm(model) -> tuple[object, int]:
     rewrites = 0
     for matmul in [node for node in result.graph.node if node.op_type == "MatMul"]:
         users = consumers.get(matmul.output[0], [])
-        if matmul.input[1] not in weights or matmul.output[0] in outputs:
-            continue
-        if len(users) != 1 or users[0].op_type != "Add":
+        if matmul.output[0] in outputs or len(users) != 1 or users[0].op_type != "Add":
             continue
         add = users[0]
-        bias_name = next((name for name in add.input if name != matmul.output[0]), "")
-        if bias_name not in weights:
-            continue
-        weight, bias = _array(result, matmul.input[1]), _array(result, bias_name)
+        linear = _linear_parts(matmul, add, weights)
         out_shape = shapes.get(add.output[0], [])
-        if weight.ndim != 2 or bias.shape != (weight.shape[1],) or not out_shape or 0 in out_shape:
+        if linear is None or not out_shape or 0 in out_shape:
             continue
+        weight, _, bias_name = linear
         stem = matmul.output[0]
         nodes = [
             helper.make_node(
@@ -630,11 +637,7 @@ def linear_layers_as_gemm(model) -> tuple[object, int]:
                 name=f"{stem}_tokens",
             ),
         ]
-        position = list(result.graph.node).index(matmul)
-        result.graph.node.remove(matmul)
-        result.graph.node.remove(add)
-        for offset, node in enumerate(nodes):
-            result.graph.node.insert(position + offset, node)
+        _splice(result, nodes, [matmul, add])
         rewrites += 1
     del result.graph.value_info[:]  # annotations of the removed MatMul outputs; ONNX Runtime infers shapes itself
     return result, rewrites

@@ -24,10 +24,9 @@ def test_worker_reports_every_stage_and_memory(tiny_checkpoint, cache_dir, cross
 def test_bench_command_runs_each_configuration_in_its_own_process(tiny_checkpoint, cache_dir, crossing_dir, capsys):
     from hit_core.cli import main
 
-    import onnxruntime as ort
+    from hit_core.tracking.backends.onnxruntime_backend import openvino_available
 
-    has_openvino = "OpenVINOExecutionProvider" in ort.get_available_providers()
-    devices = ["cpu", "cpu:openvino"] if has_openvino else ["cpu"]
+    devices = ["cpu", "cpu:openvino"] if openvino_available() else ["cpu"]
     code = main(["bench", "--variants", "tiny", "--backends", "onnxruntime", "--precisions", "fp32",
                  "--devices", *devices,
                  "--frames", "3", "--warmup", "1", "--threads", "1", "--sequence", str(crossing_dir),

@@ -65,9 +65,9 @@ def _run(name, precision, checkpoint, cache_dir, crossing, device="cpu"):
     if not available:
         pytest.skip(f"{name} cannot run here: {reason}")
     if device == "cpu:openvino":
-        import onnxruntime as ort
+        from hit_core.tracking.backends.onnxruntime_backend import openvino_available
 
-        if "OpenVINOExecutionProvider" not in ort.get_available_providers():
+        if not openvino_available():
             pytest.skip("this onnxruntime has no OpenVINO execution provider (onnxruntime-openvino is installed "
                         "on x86-64 Linux only)")
     frames, data = crossing

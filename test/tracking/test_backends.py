@@ -10,6 +10,7 @@ import pytest
 from hit_core.errors import BackendError, ConfigError
 from hit_core.tracking import Tracker
 from hit_core.tracking.backends import BACKEND_NAMES, backend_availability, create_backend
+from hit_core.tracking.backends.onnxruntime_backend import openvino_available
 
 TEMPLATE = np.zeros((128, 128, 3), np.uint8)
 SEARCH = np.zeros((256, 256, 3), np.uint8)
@@ -72,12 +73,6 @@ def test_auto_falls_back_to_onnxruntime_and_says_why(fixture_checkpoint, backend
         backend.close()
 
 
-def _has_openvino() -> bool:
-    import onnxruntime as ort
-
-    return "OpenVINOExecutionProvider" in ort.get_available_providers()
-
-
 def test_onnxruntime_cpu_and_cpu_openvino_pick_their_provider_and_say_so(
     fixture_checkpoint, backend_cache_dir, caplog
 ):
@@ -86,7 +81,7 @@ def test_onnxruntime_cpu_and_cpu_openvino_pick_their_provider_and_say_so(
             "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir
         ) as backend:
             assert backend.providers == ["CPUExecutionProvider"]
-        if not _has_openvino():
+        if not openvino_available():
             pytest.skip("this onnxruntime has no OpenVINO execution provider (onnxruntime-openvino: x86-64 Linux)")
         with create_backend(
             "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir,
@@ -99,7 +94,7 @@ def test_onnxruntime_cpu_and_cpu_openvino_pick_their_provider_and_say_so(
 
 
 def test_onnxruntime_cpu_openvino_is_refused_without_the_provider(fixture_checkpoint, backend_cache_dir):
-    if _has_openvino():
+    if openvino_available():
         pytest.skip("this onnxruntime has the OpenVINO execution provider, so asking for it succeeds")
     with pytest.raises(BackendError, match="no OpenVINO execution provider"):
         create_backend("onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), device="cpu:openvino")
@@ -110,7 +105,7 @@ def test_onnxruntime_falls_back_to_its_own_kernels_when_openvino_fails(
 ):
     import onnxruntime as ort
 
-    if not _has_openvino():
+    if not openvino_available():
         pytest.skip("this onnxruntime has no OpenVINO execution provider to fail")
     real_session = ort.InferenceSession
 

@@ -61,6 +61,13 @@ CPU_DEVICES = ("cpu", "cpu:openvino")
 OPENVINO = "OpenVINOExecutionProvider"
 
 
+def openvino_available() -> bool:
+    """Whether the installed onnxruntime has the OpenVINO execution provider (onnxruntime-openvino)."""
+    import onnxruntime as ort
+
+    return OPENVINO in ort.get_available_providers()
+
+
 def openvino_provider(threads: int | None) -> tuple:
     """The OpenVINO execution provider entry for ONNX Runtime, FP32 arithmetic, ``threads`` threads."""
     # FP32 stated, not left to a default: OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with AMX.
@@ -77,7 +84,7 @@ def _providers(device: str, threads: int | None) -> list:
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if device == "cpu:openvino":
-        if OPENVINO not in ort.get_available_providers():
+        if not openvino_available():
             raise BackendError(
                 "device 'cpu:openvino' asked for, but this onnxruntime has no OpenVINO execution provider "
                 "(pip uninstall onnxruntime && pip install onnxruntime-openvino, or use device='cpu')"
@@ -164,9 +171,13 @@ class OnnxRuntimeBackend(Backend):
 
     def _load_sessions(self, ort, files, options, providers: list) -> None:
         """Open both graphs; if OpenVINO cannot compile them, log why and use ONNX Runtime's kernels."""
+
+        def open_with(chosen: list) -> None:
+            self._template_session = ort.InferenceSession(str(files.template), options, providers=chosen)
+            self._search_session = ort.InferenceSession(str(files.search), options, providers=chosen)
+
         try:
-            self._template_session = ort.InferenceSession(str(files.template), options, providers=providers)
-            self._search_session = ort.InferenceSession(str(files.search), options, providers=providers)
+            open_with(providers)
         except Exception as error:  # onnxruntime and OpenVINO raise their own exception types
             if _provider_name(providers[0]) != OPENVINO:
                 raise
@@ -174,9 +185,7 @@ class OnnxRuntimeBackend(Backend):
                 "onnxruntime: the OpenVINO execution provider failed to load %s (%s); "
                 "using ONNX Runtime's own CPU kernels", files.search.name, error
             )
-            fallback = ["CPUExecutionProvider"]
-            self._template_session = ort.InferenceSession(str(files.template), options, providers=fallback)
-            self._search_session = ort.InferenceSession(str(files.search), options, providers=fallback)
+            open_with(["CPUExecutionProvider"])
         LOGGER.info("onnxruntime: HiT graphs on the %s", self._search_session.get_providers()[0])
 
     def set_template(self, template: np.ndarray) -> None:
