@@ -34,7 +34,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -198,7 +198,8 @@ class StartedNode:
 def _run(args: argparse.Namespace, bag: TrackingBag, init_box: tuple, node: StartedNode | None) -> dict:
     rclpy.init(args=None)
     recorder = Recorder(args, bag)
-    executor = MultiThreadedExecutor(num_threads=2)
+    # Not MultiThreadedExecutor: its busy-wait (rclpy#1452) stalled this player for up to 0.9 s at a time.
+    executor = SingleThreadedExecutor()
     executor.add_node(recorder)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()

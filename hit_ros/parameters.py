@@ -29,7 +29,7 @@ __all__ = [
 BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "tensorrt", "torch")
 IMAGE_TRANSPORTS: tuple[str, ...] = ("raw", "compressed")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
-_DEVICE_PATTERN = re.compile(r"^(cpu(:openvino)?|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(r"^(cpu(:openvino|:onnxruntime)?|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "device",
         "cpu",
-        "Device: cpu, cuda or cuda:N; for onnxruntime also cpu:openvino (its OpenVINO execution provider: faster "
-        "alone, but the node lost more camera frames with it in live replays on 2 cores, see docs/export.md).",
+        "Device: cpu, cuda or cuda:N. With onnxruntime, cpu runs its OpenVINO execution provider when installed "
+        "(x86-64 Linux), else ONNX Runtime's own kernels; cpu:openvino or cpu:onnxruntime choose one.",
     ),
     ParameterSpec(
         "engine_cache_dir",
@@ -234,7 +234,7 @@ def parameters_from_values(values: dict[str, Any]) -> NodeParameters:
     device = values["device"].strip().lower()
     if not _DEVICE_PATTERN.match(device):
         raise ConfigError(
-            f"parameter 'device' must be cpu, cpu:openvino, cuda or cuda:N, got {values['device']!r}"
+            f"parameter 'device' must be cpu, cpu:openvino, cpu:onnxruntime, cuda or cuda:N, got {values['device']!r}"
         )
     if not values["variant"].strip():
         raise ConfigError("parameter 'variant' is empty: set tiny, small or base")

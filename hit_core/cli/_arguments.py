@@ -1,9 +1,14 @@
-"""Argument types shared by several ``hit`` subcommands (``type=`` callables for argparse)."""
+"""Argument types and help texts shared by several ``hit`` subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import re
+
+DEVICE_HELP = (
+    "cpu, cuda or cuda:N (default: cpu). With onnxruntime, cpu runs its OpenVINO execution provider when "
+    "installed, else its own kernels; cpu:openvino or cpu:onnxruntime choose one"
+)
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

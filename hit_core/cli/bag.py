@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hit_core.cli._arguments import parse_box
+from hit_core.cli._arguments import DEVICE_HELP, parse_box
 from hit_core.errors import ConfigError
 from hit_core.eval.metrics import OPE_MODES
 from hit_core.eval.trackers import TRACKER_KINDS
@@ -61,7 +61,7 @@ def _model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant (default: tiny)")
     parser.add_argument("--checkpoint", type=Path, help="HiT weights (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="runtime (default: auto)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; onnxruntime also cpu:openvino (default: cpu)")
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
     parser.add_argument(
         "--threads", type=_positive_int, help="CPU threads for inference (default: the runtime's choice)"
     )

@@ -25,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "int8"], metavar="PRECISION",
                         help="precisions (each backend runs the ones it supports; default: fp32 int8)")
     parser.add_argument("--devices", nargs="+", default=["cpu"], metavar="DEVICE",
-                        help="devices for the backends (default: cpu = ONNX Runtime's own CPU kernels; "
-                             "cpu:openvino = its OpenVINO execution provider; cuda, cuda:N). official-onnx always "
-                             "runs on ONNX Runtime's own CPU kernels, as the official protocol did")
+                        help="devices for the backends (default: cpu; see hit track --help; "
+                             "compare cpu:openvino cpu:onnxruntime for ONNX Runtime's two CPU runtimes). "
+                             "official-onnx always runs on ONNX Runtime's own CPU kernels, as the official "
+                             "protocol did")
     parser.add_argument("--threads", type=int, default=2, help="intra-op CPU threads (default 2)")
     parser.add_argument("--frames", type=int, default=200, help="timed frames per configuration (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed frames first (default 20)")

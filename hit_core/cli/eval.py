@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from hit_core.cli._arguments import DEVICE_HELP
 from hit_core.errors import ConfigError
 from hit_core.eval.metrics import OPE_MODES
 from hit_core.eval.scoring import BENCHMARKS
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="tiny", choices=list_variants(), help="HiT variant")
     parser.add_argument("--checkpoint", type=Path, help="HiT weights (default: the bundled demo weights)")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="HiT runtime (default: auto)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; onnxruntime also cpu:openvino (default: cpu)")
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="HiT precision (default: fp32)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument(

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from hit_core.cli._arguments import parse_box
+from hit_core.cli._arguments import DEVICE_HELP, parse_box
 from hit_core.errors import ConfigError, DatasetError
 from hit_core.models import list_variants
 from hit_core.tracking.backends import BACKEND_NAMES
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("fp32", "fp16", "int8"),
         help="numeric precision (default: the backend's own: fp32, TensorRT fp16); int8 = ONNX Runtime on CPU",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; onnxruntime also cpu:openvino (default: cpu)")
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help="CPU threads for inference (default: the runtime's choice)")
     parser.add_argument(
         "--engine-cache",

@@ -74,7 +74,7 @@ def test_overrides_are_read(context):
         ({"threads": "two"}, "parameter 'threads' must be of type integer"),
         ({"lost_score_threshold": 1.5}, "parameter 'lost_score_threshold' must be between 0 and 1"),
         ({"frame_buffer_size": 0}, "parameter 'frame_buffer_size' must be between 1 and"),
-        ({"device": "gpu"}, "parameter 'device' must be cpu, cpu:openvino, cuda or cuda:N, got 'gpu'"),
+        ({"device": "gpu"}, "parameter 'device' must be cpu, cpu:openvino, cpu:onnxruntime, cuda or cuda:N, got 'gpu'"),
         ({"variant": "  "}, "parameter 'variant' is empty"),
         ({"diagnostics__period_s": 0.0}, "parameter 'diagnostics.period_s' must be between"),
     ],

@@ -57,7 +57,7 @@ def reference(torch_tiny_backend, crossing):
     return _gt_fed_run(torch_tiny_backend, *crossing)
 
 
-CPU_DEVICES = ("cpu", "cpu:openvino")
+CPU_DEVICES = ("cpu:onnxruntime", "cpu:openvino")
 
 
 def _run(name, precision, checkpoint, cache_dir, crossing, device="cpu"):

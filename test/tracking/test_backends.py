@@ -32,7 +32,7 @@ def test_backend_names():
         ("torch", {"threads": 0}, "threads must be a positive integer"),
         ("torch", {"precision": "int8"}, "fp32 only"),
         ("torch", {"device": "gpu7"}, "invalid torch device"),
-        ("onnxruntime", {"device": "cpu:tvm"}, "invalid device 'cpu:tvm' for onnxruntime; use 'cpu', 'cpu:openvino', 'cuda'"),
+        ("onnxruntime", {"device": "cpu:tvm"}, "invalid device 'cpu:tvm' for onnxruntime; use 'cpu', 'cpu:openvino', 'cpu:onnxruntime', 'cuda'"),
     ],
 )
 def test_bad_options_are_config_errors(name, options, message):
@@ -73,24 +73,26 @@ def test_auto_falls_back_to_onnxruntime_and_says_why(fixture_checkpoint, backend
         backend.close()
 
 
-def test_onnxruntime_cpu_and_cpu_openvino_pick_their_provider_and_say_so(
-    fixture_checkpoint, backend_cache_dir, caplog
-):
-    with caplog.at_level(logging.INFO, logger="hit_core.tracking"):
-        with create_backend(
-            "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir
-        ) as backend:
-            assert backend.providers == ["CPUExecutionProvider"]
-        if not openvino_available():
-            pytest.skip("this onnxruntime has no OpenVINO execution provider (onnxruntime-openvino: x86-64 Linux)")
+def test_onnxruntime_cpu_devices_pick_their_provider_and_say_so(fixture_checkpoint, backend_cache_dir, caplog):
+    def providers(device: str) -> list[str]:
         with create_backend(
             "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir,
-            device="cpu:openvino",
+            device=device,
         ) as backend:
-            assert backend.providers[0] == "OpenVINOExecutionProvider"
+            return backend.providers
+
+    with caplog.at_level(logging.INFO, logger="hit_core.tracking"):
+        assert providers("cpu:onnxruntime") == ["CPUExecutionProvider"]
+        default = providers("cpu")
+        if openvino_available():
+            assert default[0] == "OpenVINOExecutionProvider"
+            assert providers("cpu:openvino")[0] == "OpenVINOExecutionProvider"
+        else:
+            assert default == ["CPUExecutionProvider"]
     messages = [record.getMessage() for record in caplog.records]
     assert any("HiT graphs on the CPUExecutionProvider" in m for m in messages), messages
-    assert any("HiT graphs on the OpenVINOExecutionProvider" in m for m in messages), messages
+    if openvino_available():
+        assert any("HiT graphs on the OpenVINOExecutionProvider" in m for m in messages), messages
 
 
 def test_onnxruntime_cpu_openvino_is_refused_without_the_provider(fixture_checkpoint, backend_cache_dir):

@@ -1,15 +1,15 @@
 """ONNX Runtime backend: the tracker's runtime graphs on CPU (default) or the CUDA provider.
 
-``device="cpu"`` runs the graphs on ONNX Runtime's own CPU kernels. ``device="cpu:openvino"``
-runs them on its OpenVINO execution provider, which the ``onnxruntime-openvino`` package
-has (installed by ``scripts/setup_env.sh`` and ``pip install`` on x86-64 Linux). OpenVINO
-compiles each graph as a whole and runs the FP32 and INT8 search graphs 1.2-1.7x faster
-than ONNX Runtime's own kernels in a process of their own (figures in docs/export.md), with
-the same boxes to float rounding (it is told to compute in FP32, not left to a default:
-OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with AMX). It is not the default
-because the tracker node left more camera frames unanswered with it in live replays on a
-2-core machine (docs/export.md). If the provider fails to compile a graph, the backend logs why
-and runs ONNX Runtime's own kernels instead.
+``device="cpu"`` runs the graphs on ONNX Runtime's OpenVINO execution provider when the
+installed onnxruntime has it (the ``onnxruntime-openvino`` package, installed by
+``scripts/setup_env.sh`` and ``pip install`` on x86-64 Linux), else on ONNX Runtime's own CPU
+kernels; the log says which. ``"cpu:openvino"`` insists on OpenVINO (an error without it),
+``"cpu:onnxruntime"`` on ONNX Runtime's own kernels. OpenVINO compiles each graph as a whole
+and runs the FP32 and INT8 search graphs 1.2-1.7x faster than ONNX Runtime's own kernels
+(figures in docs/export.md), with the same boxes to float rounding (it is told to compute in
+FP32, not left to a default: OpenVINO's CPU plugin on its own picks bfloat16 on CPUs with
+AMX). If the provider fails to compile a graph, the backend logs why and runs ONNX Runtime's
+own kernels instead.
 
 The network runs as two cached graphs (:mod:`hit_core.export.runtime_graph`): the
 template graph once per target in :meth:`set_template` (the template's patch
@@ -57,7 +57,7 @@ def is_available() -> tuple[bool, str]:
     return True, ""
 
 
-CPU_DEVICES = ("cpu", "cpu:openvino")
+CPU_DEVICES = ("cpu", "cpu:openvino", "cpu:onnxruntime")
 OPENVINO = "OpenVINOExecutionProvider"
 
 
@@ -82,6 +82,8 @@ def _providers(device: str, threads: int | None) -> list:
     import onnxruntime as ort
 
     if device == "cpu":
+        device = "cpu:openvino" if openvino_available() else "cpu:onnxruntime"
+    if device == "cpu:onnxruntime":
         return ["CPUExecutionProvider"]
     if device == "cpu:openvino":
         if not openvino_available():
