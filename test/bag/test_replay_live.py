@@ -105,6 +105,9 @@ def test_live_replay_end_to_end(
     if player == "builtin":
         assert min(published) > 0, "the builtin player sends every frame"
     assert record["node"]["started"] and record["node"]["alive_at_end"]
+    reliability = record["node"]["parameters"].get(f"qos_overrides.{record['image_topic']}.subscription.reliability")
+    # The started node matches the builtin player's reliable images; ros2 bag play keeps the recorded QoS.
+    assert reliability == ("reliable" if player == "builtin" else None)
     assert record["init"]["track_id"]
     # Detections carry the stamps of the published images (the node copies the header).
     stamps = {d["stamp_ns"] for d in record["detections"]}
