@@ -102,6 +102,7 @@ class TrackerState:
     track_id: str = ""
     score: float | None = None
     backend: str = ""
+    runtime: str = ""
     model: str = ""
     weights: str = ""
     untrained: bool = False
@@ -281,6 +282,7 @@ def status_values(snapshot: TelemetrySnapshot, tracker: TrackerState) -> list[tu
         ("track_id", tracker.track_id),
         ("score", _number(tracker.score, 3)),
         ("backend", tracker.backend),
+        ("runtime", tracker.runtime),
         ("model", tracker.model),
         ("weights", tracker.weights),
         ("input_rate_hz", f"{snapshot.input_rate_hz:.2f}"),

@@ -193,11 +193,13 @@ class TrackerNode(Node):
             tracker.close()
             raise
         self.get_logger().info(
-            f"model HiT-{tracker.variant} ({params.precision}) on {tracker.backend_name} loaded in "
+            f"model HiT-{tracker.variant} ({params.precision}) on {tracker.backend_name} ({tracker.backend.runtime}) "
+            f"loaded in "
             f"{loaded - started:.1f} s, warmed up in {(time.perf_counter() - loaded) * 1e3:.0f} ms; weights: {weights}"
         )
         status = TrackerState(
             backend=tracker.backend_name,
+            runtime=tracker.backend.runtime,
             model=f"HiT-{tracker.variant}/{params.precision}",
             weights=weights,
             untrained=untrained,

@@ -115,7 +115,7 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
         engine_cache_dir=config.cache_dir,
         precision=config.precision,
     )
-    runtime = _runtime(tracker.backend)
+    runtime = tracker.backend.runtime
     tracker.initialize(frames[0], ground_truth[0])
     setup_s = time.perf_counter() - start
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -129,16 +129,6 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
     result = _summarise(config, samples, setup_s)
     result.runtime = runtime
     return result
-
-
-def _provider_label(provider: str) -> str:
-    return provider.removesuffix("ExecutionProvider").lower()
-
-
-def _runtime(backend) -> str:
-    """ONNX Runtime's first execution provider ("openvino", "cpu", "cuda"), else the backend's name."""
-    providers = getattr(backend, "providers", None)
-    return _provider_label(providers[0]) if providers else backend.name
 
 
 def official_protocol_graph(variant: str, checkpoint: str | None) -> bytes:
@@ -156,6 +146,7 @@ def _run_reference(config: BenchConfig) -> BenchResult:
     import onnxruntime as ort
 
     from hit_core.tracking.backends import normalize_crop
+    from hit_core.tracking.backends.onnxruntime_backend import provider_label
     from hit_core.tracking.crop import sample_target
 
     frames, ground_truth = _load_frames(config.sequence, config.warmup + config.frames)
@@ -179,7 +170,7 @@ def _run_reference(config: BenchConfig) -> BenchResult:
         if position >= config.warmup:
             samples["inference"].append(elapsed)
     result = _summarise(config, samples, setup_s)
-    result.runtime = _provider_label(session.get_providers()[0])
+    result.runtime = provider_label(session.get_providers()[0])
     return result
 
 

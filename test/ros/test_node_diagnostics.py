@@ -131,7 +131,7 @@ def test_status_message_carries_every_documented_key():
     assert status.name == "cam0/hit_tracker: tracker" and status.hardware_id == "cpu/torch"
     assert status.level == b"\x00" and status.message == "tracking"
     values = {item.key: item.value for item in status.values}
-    expected = {"state", "track_id", "score", "backend", "model", "weights", "input_rate_hz", "output_rate_hz",
+    expected = {"state", "track_id", "score", "backend", "runtime", "model", "weights", "input_rate_hz", "output_rate_hz",
                 "frames_received", "frames_missed", "frames_processed", "detections_published", "model_errors",
                 "image_age_ms_p50", "image_age_ms_p95", "time_to_first_box_ms", "last_error", "window_s"}
     expected |= {f"frames_dropped_{reason}" for reason in DROP_REASONS}

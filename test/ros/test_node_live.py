@@ -32,6 +32,15 @@ def _backend() -> str:
     return "onnxruntime" if backend_availability("onnxruntime")[0] else "torch"
 
 
+def _runtime() -> str:
+    """What the node's default device runs the network on: ONNX Runtime's OpenVINO provider where installed."""
+    if _backend() == "torch":
+        return "torch"
+    from hit_core.tracking.backends.onnxruntime_backend import openvino_available
+
+    return "openvino" if openvino_available() else "cpu"
+
+
 # ------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def weights(fixture_checkpoint) -> Path:
@@ -277,6 +286,7 @@ def test_sequence_at_30_hz_gives_the_offline_trackers_boxes_with_the_images_head
     assert status.hardware_id == f"cpu/{_backend()}"
     assert values["state"] in ("tracking", "lost") and values["track_id"] == response.track_id
     assert values["backend"] == _backend() and values["model"] == "HiT-tiny/fp32"
+    assert values["runtime"] == _runtime()
     assert int(values["frames_processed"]) >= len(tracked)
     for key in ("convert", "preprocess", "inference", "postprocess", "total", "overhead"):
         assert float(values[f"latency_{key}_ms_p50"]) <= float(values[f"latency_{key}_ms_p95"])

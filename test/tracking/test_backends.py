@@ -79,6 +79,9 @@ def test_onnxruntime_cpu_devices_pick_their_provider_and_say_so(fixture_checkpoi
             "onnxruntime", variant="tiny", checkpoint=fixture_checkpoint("tiny"), engine_cache_dir=backend_cache_dir,
             device=device,
         ) as backend:
+            assert backend.runtime == {"OpenVINOExecutionProvider": "openvino", "CPUExecutionProvider": "cpu"}[
+                backend.providers[0]
+            ]
             return backend.providers
 
     with caplog.at_level(logging.INFO, logger="hit_core.tracking"):

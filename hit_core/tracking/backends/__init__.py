@@ -102,6 +102,12 @@ class Backend(abc.ABC):
     def close(self) -> None:
         """Release the runtime's resources; the backend cannot be used afterwards."""
 
+    @property
+    def runtime(self) -> str:
+        """What executes the network, for logs, diagnostics and benchmarks: the backend's name unless it
+        has several (ONNX Runtime names its execution provider)."""
+        return self.name
+
     def __enter__(self) -> Backend:
         return self
 

@@ -108,6 +108,11 @@ def _provider_name(provider) -> str:
     return provider[0] if isinstance(provider, tuple) else provider
 
 
+def provider_label(provider: str) -> str:
+    """Short name of an execution provider: "openvino", "cpu" (ONNX Runtime's own kernels), "cuda"."""
+    return provider.removesuffix("ExecutionProvider").lower()
+
+
 class OnnxRuntimeBackend(Backend):
     """HiT on ONNX Runtime with the template work cached per target."""
 
@@ -189,6 +194,10 @@ class OnnxRuntimeBackend(Backend):
             )
             open_with(["CPUExecutionProvider"])
         LOGGER.info("onnxruntime: HiT graphs on the %s", self._search_session.get_providers()[0])
+
+    @property
+    def runtime(self) -> str:
+        return provider_label(self.providers[0])
 
     def set_template(self, template: np.ndarray) -> None:
         if self._search_session is None:
