@@ -217,10 +217,11 @@ def create_backend(
     ``variant``: "tiny", "small", "base" (aliases as accepted by ``hit_core.models``);
     ``checkpoint``: weights file, or None for the bundled demo weights (lacking those, the
     network is untrained and the backend logs a loud warning). ``device``: "cpu", "cuda" or "cuda:N"
-    (onnxruntime also "cpu:openvino" and "cpu:onnxruntime", see its module); ``threads``: intra-op CPU threads (None = the runtime's default); ``engine_cache_dir``:
-    where backends cache derived graphs and engines; ``precision``: "fp32", "fp16", "int8", or
-    None for each backend's default (torch and onnxruntime fp32, tensorrt fp16); what each
-    backend supports is its own business, unsupported combinations raise ConfigError.
+    (onnxruntime also "cpu:openvino" and "cpu:onnxruntime", see its module); ``threads``: intra-op
+    CPU threads (None = the runtime's default); ``engine_cache_dir``: where backends cache
+    derived graphs and engines; ``precision``: "fp32", "fp16", "int8", or None for each
+    backend's default (torch and onnxruntime fp32, tensorrt fp16); what each backend supports
+    is its own business, unsupported combinations raise ConfigError.
 
     "auto" picks TensorRT when it can run (always on a CUDA device: ``cuda:0`` unless
     ``device`` names one), else ONNX Runtime on ``device``; every fallback is logged as a
