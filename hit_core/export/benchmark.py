@@ -92,8 +92,8 @@ def _frame_order(available: int, count: int) -> list[int]:
     return [cycle[index % len(cycle)] for index in range(count)]
 
 
-def _summarise(config: BenchConfig, samples: dict[str, list[float]], setup_s: float) -> BenchResult:
-    result = BenchResult(config=config, setup_s=setup_s)
+def _summarise(config: BenchConfig, samples: dict[str, list[float]], setup_s: float, runtime: str) -> BenchResult:
+    result = BenchResult(config=config, setup_s=setup_s, runtime=runtime)
     for stage, values in samples.items():
         result.median_ms[stage] = float(np.median(values))
         result.p95_ms[stage] = float(np.percentile(values, 95))
@@ -126,9 +126,7 @@ def _run_tracker(config: BenchConfig) -> BenchResult:
             for stage in STAGES:
                 samples[stage].append(result.timings_ms[stage])
     tracker.close()
-    result = _summarise(config, samples, setup_s)
-    result.runtime = runtime
-    return result
+    return _summarise(config, samples, setup_s, runtime)
 
 
 def official_protocol_graph(variant: str, checkpoint: str | None) -> bytes:
@@ -169,9 +167,7 @@ def _run_reference(config: BenchConfig) -> BenchResult:
         elapsed = (time.perf_counter() - begin) * 1000
         if position >= config.warmup:
             samples["inference"].append(elapsed)
-    result = _summarise(config, samples, setup_s)
-    result.runtime = provider_label(session.get_providers()[0])
-    return result
+    return _summarise(config, samples, setup_s, provider_label(session.get_providers()[0]))
 
 
 def run_worker(config: BenchConfig) -> BenchResult:
@@ -256,7 +252,7 @@ def format_table(results: Sequence[BenchResult]) -> str:
         )
     lines.append(
         "cells: median/p95 in ms; official-onnx = the official ONNX profiling protocol (network only); "
-        "runtime: the ONNX Runtime execution provider that ran the network"
+        "runtime: what ran the network (ONNX Runtime's execution provider, else the backend)"
     )
     return "\n".join(lines)
 
